@@ -1,0 +1,442 @@
+package bistro
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"time"
+)
+
+// Strategy ids of the consensus-critical parts that this package implements.
+// Params names one id per part; a participant that does not know an id refuses
+// the Params instead of guessing.
+const (
+	WindowV1      = "window/v1"        // window = block / B; see SPEC.md §3
+	PagesV1       = "pages/v1"         // xoshiro256** over H("bistro/pages", …); SPEC.md §4
+	SliceV1       = "slice/v1"         // per-tensor runs drawn from the seed; SPEC.md §5
+	TrimmedMeanV1 = "trimmed-mean/v1"  // clip to c × median norm, trimmed mean; SPEC.md §8
+	MeanV1        = "mean/v1"          // plain mean (tests and trusted networks)
+	ConstantLR    = "constant"         // lr(w) = base
+	LinearLR      = "linear-warmup/v1" // linear warmup, then linear decay to min
+)
+
+// MaxParamsBytes bounds a Params JSON file; larger files are rejected unread.
+const MaxParamsBytes = 1 << 20
+
+// Params is the protocol configuration of one subnet, published by its owner
+// as a JSON file beside the genesis checkpoint. Every field is consensus
+// critical: its Digest is in every protocol file, and a file carrying another
+// digest is refused. Scorer, Sampler and Ledger are validator-local and are
+// deliberately not here.
+type Params struct {
+	// Protocol is the protocol version; this package speaks ProtocolVersion.
+	Protocol uint32 `json:"protocol"`
+	// NetUID is the subnet.
+	NetUID uint16 `json:"netuid"`
+
+	// BlocksPerWindow is B: window w spans blocks [w·B, (w+1)·B).
+	BlocksPerWindow uint64 `json:"blocks_per_window"`
+	// Grace is G, in blocks: slices of window w must be present when block
+	// (w+1)·B+G is finalized. 0 < G < B.
+	Grace uint64 `json:"grace"`
+	// BlockTime is the chain's target block time (12 s on finney).
+	BlockTime Duration `json:"block_time"`
+	// FinalityLag is how many blocks finality trails the head, worst case
+	// the subnet plans for.
+	FinalityLag uint64 `json:"finality_lag"`
+	// UploadTime is the time a miner needs, after learning the seed, to gather
+	// its slice, sign it and upload it; it must fit in the grace period.
+	UploadTime Duration `json:"upload_time"`
+	// MergeTime is the time the lead needs to fetch, check and merge the
+	// slices of a window and publish the aggregate; it must fit between the
+	// finalized deadline and the start of the window that needs it.
+	MergeTime Duration `json:"merge_time"`
+
+	// PagesPerWindow is how many pages each miner trains on per window.
+	PagesPerWindow uint32 `json:"pages_per_window"`
+	// PageLength is the number of tokens in a page.
+	PageLength uint32 `json:"page_length"`
+	// DatasetPages is the number of training pages in the dataset (page ids
+	// are 0 … DatasetPages−1).
+	DatasetPages uint64 `json:"dataset_pages"`
+	// DatasetDigest pins the dataset manifest.
+	DatasetDigest Hash `json:"dataset_digest"`
+
+	// SliceFraction is f: the share of every tensor's runs in a slice, in (0, 1].
+	SliceFraction float64 `json:"slice_fraction"`
+	// SliceRun is the run length: a slice is made of runs of this many
+	// consecutive elements (1 = single elements).
+	SliceRun uint32 `json:"slice_run"`
+
+	// LR is the learning-rate schedule, a function of the window only.
+	LR Schedule `json:"lr"`
+	// ClipNorm bounds the gradient's global L2 norm before the step.
+	ClipNorm float64 `json:"clip_norm"`
+
+	// Model is the architecture; trainers read it.
+	Model ModelConfig `json:"model"`
+	// GenesisDigest pins θ₀: the SHA-256 of the genesis checkpoint's θ.
+	GenesisDigest Hash `json:"genesis_digest"`
+
+	// Aggregator holds the lead's merge constants.
+	Aggregator AggregatorParams `json:"aggregator"`
+	// Checks holds the cheap checks' bounds.
+	Checks CheckParams `json:"checks"`
+
+	// CheckpointInterval is K: the lead publishes a checkpoint every K windows.
+	CheckpointInterval uint64 `json:"checkpoint_interval"`
+	// Retention is how many windows of slices and aggregates are kept (≥ 2K).
+	Retention uint64 `json:"retention"`
+
+	// Strategies names the derivations every participant must share.
+	Strategies Strategies `json:"strategies"`
+}
+
+// Strategies names the consensus-critical derivations by id.
+type Strategies struct {
+	Window     string `json:"window"`
+	Pages      string `json:"pages"`
+	Slice      string `json:"slice"`
+	Aggregator string `json:"aggregator"`
+}
+
+// Schedule is the learning rate as a function of the window. Only the
+// arithmetic operations + − × ÷ appear in any schedule, so every
+// implementation computes the same float64 (SPEC.md §2).
+type Schedule struct {
+	// Kind is ConstantLR or LinearLR.
+	Kind string `json:"kind"`
+	// Base is the peak learning rate.
+	Base float64 `json:"base"`
+	// Min is the floor reached at the end of the decay (LinearLR).
+	Min float64 `json:"min"`
+	// Warmup is the number of windows of linear warmup from 0 (LinearLR).
+	Warmup uint64 `json:"warmup"`
+	// Total is the window at which the decay reaches Min (LinearLR).
+	Total uint64 `json:"total"`
+}
+
+// At returns lr(w).
+func (s Schedule) At(w uint64) float64 {
+	switch s.Kind {
+	case LinearLR:
+		if w < s.Warmup {
+			return s.Base * float64(w+1) / float64(s.Warmup+1)
+		}
+		if w >= s.Total {
+			return s.Min
+		}
+		frac := float64(w-s.Warmup) / float64(s.Total-s.Warmup)
+		return s.Base - (s.Base-s.Min)*frac
+	default:
+		return s.Base
+	}
+}
+
+// ModelConfig describes the architecture. Arch selects the trainer family
+// ("mlp/v1", "gpt2/v1", …); the sizes mean what that family says.
+type ModelConfig struct {
+	Arch    string `json:"arch"`
+	Vocab   uint32 `json:"vocab"`
+	Context uint32 `json:"context"`
+	Embed   uint32 `json:"embed"`
+	Hidden  uint32 `json:"hidden"`
+	Layers  uint32 `json:"layers"`
+	Heads   uint32 `json:"heads"`
+	// Parameters is the total number of parameters the layout has; decoders
+	// bound every file by it.
+	Parameters uint64 `json:"parameters"`
+}
+
+// AggregatorParams are the constants of the default aggregator (SPEC.md §8).
+type AggregatorParams struct {
+	// ClipFactor is c: each Δ is clipped to c × the median norm.
+	ClipFactor float64 `json:"clip_factor"`
+	// Trim is β: the fraction trimmed from each end per coordinate, in [0, 0.5).
+	Trim float64 `json:"trim"`
+	// MedianBelow is N: with fewer contributions the median is used.
+	MedianBelow uint32 `json:"median_below"`
+}
+
+// CheckParams bound the cheap checks every slice goes through.
+type CheckParams struct {
+	// MaxNormFactor: a slice's L2 norm must be ≤ MaxNormFactor · lr(w) · ClipNorm.
+	MaxNormFactor float64 `json:"max_norm_factor"`
+	// MinNormFactor: a slice's L2 norm must be ≥ MinNormFactor · lr(w) ·
+	// ClipNorm · √f (0 disables the lower bound).
+	MinNormFactor float64 `json:"min_norm_factor"`
+}
+
+// Duration is a time.Duration that JSON carries as a Go duration string
+// ("12s").
+type Duration time.Duration
+
+// MarshalText encodes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText decodes a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("bistro: duration %q: %w", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ErrInvalidParams is wrapped by every error Validate returns.
+var ErrInvalidParams = errors.New("bistro: invalid params")
+
+// Validate checks p without changing it. The error names the field and the
+// values in conflict and wraps ErrInvalidParams.
+func (p *Params) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidParams, fmt.Sprintf(format, a...))
+	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case p.Protocol != ProtocolVersion:
+		return bad("protocol %d, this implementation speaks %d", p.Protocol, ProtocolVersion)
+	case p.BlocksPerWindow < 2:
+		return bad("blocks_per_window %d < 2", p.BlocksPerWindow)
+	case p.BlocksPerWindow > 1<<32:
+		return bad("blocks_per_window %d > 2^32", p.BlocksPerWindow)
+	case p.Grace == 0:
+		return bad("grace 0: slices need at least one block after the seed")
+	case p.Grace >= p.BlocksPerWindow:
+		return bad("grace %d >= blocks_per_window %d", p.Grace, p.BlocksPerWindow)
+	case p.BlockTime <= 0:
+		return bad("block_time %v <= 0", time.Duration(p.BlockTime))
+	case p.UploadTime <= 0:
+		return bad("upload_time %v <= 0", time.Duration(p.UploadTime))
+	case p.MergeTime <= 0:
+		return bad("merge_time %v <= 0", time.Duration(p.MergeTime))
+	case p.PagesPerWindow == 0:
+		return bad("pages_per_window 0")
+	case p.PageLength < 2:
+		return bad("page_length %d < 2: a page needs an input and a target", p.PageLength)
+	case p.DatasetPages < uint64(p.PagesPerWindow):
+		return bad("dataset_pages %d < pages_per_window %d", p.DatasetPages, p.PagesPerWindow)
+	case p.DatasetDigest.IsZero():
+		return bad("dataset_digest unset")
+	case !finite(p.SliceFraction) || p.SliceFraction <= 0 || p.SliceFraction > 1:
+		return bad("slice_fraction %v not in (0, 1]", p.SliceFraction)
+	case p.SliceRun == 0:
+		return bad("slice_run 0")
+	case !finite(p.ClipNorm) || p.ClipNorm <= 0:
+		return bad("clip_norm %v not > 0", p.ClipNorm)
+	case p.Model.Arch == "":
+		return bad("model.arch empty")
+	case p.Model.Parameters == 0:
+		return bad("model.parameters 0")
+	case p.GenesisDigest.IsZero():
+		return bad("genesis_digest unset")
+	case !finite(p.Aggregator.ClipFactor) || p.Aggregator.ClipFactor < 1:
+		return bad("aggregator.clip_factor %v < 1", p.Aggregator.ClipFactor)
+	case !finite(p.Aggregator.Trim) || p.Aggregator.Trim < 0 || p.Aggregator.Trim >= 0.5:
+		return bad("aggregator.trim %v not in [0, 0.5)", p.Aggregator.Trim)
+	case !finite(p.Checks.MaxNormFactor) || p.Checks.MaxNormFactor < 1:
+		return bad("checks.max_norm_factor %v < 1: honest slices would fail", p.Checks.MaxNormFactor)
+	case !finite(p.Checks.MinNormFactor) || p.Checks.MinNormFactor < 0 || p.Checks.MinNormFactor >= 1:
+		return bad("checks.min_norm_factor %v not in [0, 1)", p.Checks.MinNormFactor)
+	case p.CheckpointInterval == 0:
+		return bad("checkpoint_interval 0")
+	case p.Retention < 2*p.CheckpointInterval:
+		return bad("retention %d < 2 × checkpoint_interval %d", p.Retention, p.CheckpointInterval)
+	}
+	if err := p.LR.validate(); err != nil {
+		return bad("%v", err)
+	}
+	if err := p.validateStrategies(); err != nil {
+		return bad("%v", err)
+	}
+	return p.validateBudget()
+}
+
+// validateBudget checks the time budget of SPEC.md §3: the upload fits in the
+// grace period, and the lead's merge fits between the finalized deadline and
+// the start of the window that trains on the aggregate.
+func (p *Params) validateBudget() error {
+	bt := time.Duration(p.BlockTime)
+	grace := time.Duration(p.Grace) * bt
+	if grace < time.Duration(p.UploadTime) {
+		return fmt.Errorf("%w: grace %d blocks × block_time %v = %v < upload_time %v",
+			ErrInvalidParams, p.Grace, bt, grace, time.Duration(p.UploadTime))
+	}
+	if p.Grace+p.FinalityLag >= p.BlocksPerWindow {
+		return fmt.Errorf("%w: grace %d + finality_lag %d >= blocks_per_window %d: no time left to merge",
+			ErrInvalidParams, p.Grace, p.FinalityLag, p.BlocksPerWindow)
+	}
+	merge := time.Duration(p.BlocksPerWindow-p.Grace-p.FinalityLag) * bt
+	if merge < time.Duration(p.MergeTime) {
+		return fmt.Errorf("%w: (blocks_per_window %d − grace %d − finality_lag %d) × block_time %v = %v < merge_time %v",
+			ErrInvalidParams, p.BlocksPerWindow, p.Grace, p.FinalityLag, bt, merge, time.Duration(p.MergeTime))
+	}
+	return nil
+}
+
+func (s Schedule) validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if !finite(s.Base) || s.Base <= 0 {
+		return fmt.Errorf("lr.base %v not > 0", s.Base)
+	}
+	switch s.Kind {
+	case ConstantLR:
+		return nil
+	case LinearLR:
+		if !finite(s.Min) || s.Min < 0 || s.Min > s.Base {
+			return fmt.Errorf("lr.min %v not in [0, base %v]", s.Min, s.Base)
+		}
+		if s.Total <= s.Warmup {
+			return fmt.Errorf("lr.total %d <= lr.warmup %d", s.Total, s.Warmup)
+		}
+		return nil
+	default:
+		return fmt.Errorf("lr.kind %q unknown (want %q or %q)", s.Kind, ConstantLR, LinearLR)
+	}
+}
+
+func (p *Params) validateStrategies() error {
+	s := p.Strategies
+	if s.Window != WindowV1 {
+		return fmt.Errorf("strategies.window %q unknown (want %q)", s.Window, WindowV1)
+	}
+	if s.Pages != PagesV1 {
+		return fmt.Errorf("strategies.pages %q unknown (want %q)", s.Pages, PagesV1)
+	}
+	if s.Slice != SliceV1 {
+		return fmt.Errorf("strategies.slice %q unknown (want %q)", s.Slice, SliceV1)
+	}
+	if s.Aggregator != TrimmedMeanV1 && s.Aggregator != MeanV1 {
+		return fmt.Errorf("strategies.aggregator %q unknown (want %q or %q)", s.Aggregator, TrimmedMeanV1, MeanV1)
+	}
+	return nil
+}
+
+// Digest returns H("bistro/params", every field in declaration order), the
+// canonical encoding of SPEC.md §2. Changing any field changes the digest.
+func (p *Params) Digest() Hash {
+	h := newHasher("bistro/params")
+	h.u32(p.Protocol)
+	h.u16(p.NetUID)
+	h.u64(p.BlocksPerWindow)
+	h.u64(p.Grace)
+	h.u64(uint64(p.BlockTime))
+	h.u64(p.FinalityLag)
+	h.u64(uint64(p.UploadTime))
+	h.u64(uint64(p.MergeTime))
+	h.u32(p.PagesPerWindow)
+	h.u32(p.PageLength)
+	h.u64(p.DatasetPages)
+	h.raw(p.DatasetDigest[:])
+	h.f64(p.SliceFraction)
+	h.u32(p.SliceRun)
+	h.str(p.LR.Kind)
+	h.f64(p.LR.Base)
+	h.f64(p.LR.Min)
+	h.u64(p.LR.Warmup)
+	h.u64(p.LR.Total)
+	h.f64(p.ClipNorm)
+	m := p.Model
+	h.str(m.Arch)
+	for _, v := range []uint32{m.Vocab, m.Context, m.Embed, m.Hidden, m.Layers, m.Heads} {
+		h.u32(v)
+	}
+	h.u64(m.Parameters)
+	h.raw(p.GenesisDigest[:])
+	h.f64(p.Aggregator.ClipFactor)
+	h.f64(p.Aggregator.Trim)
+	h.u32(p.Aggregator.MedianBelow)
+	h.f64(p.Checks.MaxNormFactor)
+	h.f64(p.Checks.MinNormFactor)
+	h.u64(p.CheckpointInterval)
+	h.u64(p.Retention)
+	h.str(p.Strategies.Window)
+	h.str(p.Strategies.Pages)
+	h.str(p.Strategies.Slice)
+	h.str(p.Strategies.Aggregator)
+	return h.sum()
+}
+
+// DefaultParams returns Params with the protocol's default strategies and
+// constants for a subnet on a 12-second chain. The dataset, model and genesis
+// fields are left for the subnet owner to fill.
+func DefaultParams(netuid uint16) Params {
+	return Params{
+		Protocol:           ProtocolVersion,
+		NetUID:             netuid,
+		BlocksPerWindow:    10,
+		Grace:              3,
+		BlockTime:          Duration(12 * time.Second),
+		FinalityLag:        2,
+		UploadTime:         Duration(20 * time.Second),
+		MergeTime:          Duration(40 * time.Second),
+		PagesPerWindow:     4,
+		PageLength:         1024,
+		SliceFraction:      0.05,
+		SliceRun:           1,
+		LR:                 Schedule{Kind: ConstantLR, Base: 1e-3},
+		ClipNorm:           1,
+		Aggregator:         AggregatorParams{ClipFactor: 2, Trim: 0.2, MedianBelow: 5},
+		Checks:             CheckParams{MaxNormFactor: 1.01, MinNormFactor: 0},
+		CheckpointInterval: 50,
+		Retention:          100,
+		Strategies: Strategies{
+			Window: WindowV1, Pages: PagesV1, Slice: SliceV1, Aggregator: TrimmedMeanV1,
+		},
+	}
+}
+
+// ReadParams decodes and validates a Params JSON document of at most
+// MaxParamsBytes. Unknown fields are errors: a typo must not silently fall
+// back to a default that changes the digest.
+func ReadParams(r io.Reader) (Params, error) {
+	var p Params
+	b, err := io.ReadAll(io.LimitReader(r, MaxParamsBytes+1))
+	if err != nil {
+		return p, fmt.Errorf("bistro: read params: %w", err)
+	}
+	if len(b) > MaxParamsBytes {
+		return p, fmt.Errorf("%w: file larger than %d bytes", ErrInvalidParams, MaxParamsBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return p, fmt.Errorf("%w: %v", ErrInvalidParams, err)
+	}
+	if dec.More() {
+		return p, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidParams)
+	}
+	return p, p.Validate()
+}
+
+// LoadParams reads a Params JSON file; see ReadParams.
+func LoadParams(path string) (Params, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Params{}, fmt.Errorf("bistro: params: %w", err)
+	}
+	defer f.Close()
+	p, err := ReadParams(f)
+	if err != nil {
+		return p, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// WriteParams encodes p as indented JSON, after validating it.
+func WriteParams(w io.Writer, p *Params) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

@@ -1,0 +1,80 @@
+package bistro
+
+// Verdict is the outcome of one evaluation of a miner.
+type Verdict uint8
+
+const (
+	// Pass: the slice matched the validator's recomputation.
+	Pass Verdict = iota
+	// Fail: a cheap check failed or the slice did not match; recorded as 0.
+	Fail
+	// Slash: evidence of cheating (far off the recomputation, or two
+	// different signed slices for one window); resets the miner's average.
+	Slash
+)
+
+// String names the verdict.
+func (v Verdict) String() string {
+	switch v {
+	case Pass:
+		return "pass"
+	case Fail:
+		return "fail"
+	case Slash:
+		return "slash"
+	}
+	return "verdict?"
+}
+
+// Score is a validator's evaluation of one miner in one window.
+type Score struct {
+	// Value is the score recorded in the ledger (1 or 0 for pass/fail).
+	Value float64
+	Verdict
+	// Reason says why, for logs and reports ("rel err 0.31 > τ 0.05").
+	Reason string
+}
+
+// Scorer compares a miner's slice with the validator's recomputation at the
+// same coordinates (both laid out as Indices are: per tensor). It is
+// validator-local: swapping it cannot split the network. Implementations must
+// be pure and safe for concurrent use.
+type Scorer interface {
+	Score(miner, validator [][]float32) Score
+}
+
+// Aggregator merges the accepted slices of a window into one update. It is
+// consensus critical (Params names it): every implementation must give the
+// same bits for the same inputs, in any run, on any machine. The lead calls
+// Scales once with every contribution's L2 norm, then Merge once per tensor,
+// so memory stays bounded by one tensor × contributions.
+type Aggregator interface {
+	// Scales returns one multiplier per contribution (a norm clip; 1 = as is).
+	Scales(norms []float64) []float64
+	// Merge writes the coordinate-wise merge of inputs, each multiplied by
+	// its scale, into dst. inputs are in uid order, each of len(dst); none
+	// is modified. With no inputs dst is zeroed.
+	Merge(dst []float32, inputs [][]float32, scales []float64)
+}
+
+// Sampler picks which miners a validator recomputes this window. It is
+// validator-local; its unpredictability is what makes cheating costly, so the
+// default draws from crypto/rand.
+type Sampler interface {
+	// Sample returns up to n distinct uids of candidates, never-evaluated
+	// ones first (evaluated reports whether a uid was ever evaluated).
+	Sample(window uint64, candidates []UID, evaluated func(UID) bool, n int) []UID
+}
+
+// Ledger keeps each miner's moving-average score and turns the averages into
+// weights. It is validator-local and must persist across restarts.
+type Ledger interface {
+	// Record adds one evaluation; a hotkey different from the one the uid
+	// had starts that uid afresh.
+	Record(window uint64, uid UID, hotkey Hotkey, s Score)
+	// Evaluated reports whether uid has at least one evaluation.
+	Evaluated(uid UID) bool
+	// Weights returns u16 weights, normalized and max-upscaled as Subtensor
+	// expects, for the uids with at least one evaluation, sorted by uid.
+	Weights() ([]UID, []uint16)
+}

@@ -1,0 +1,96 @@
+package bistro
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrOverflow is returned when a window's blocks do not fit in a uint64.
+var ErrOverflow = errors.New("bistro: block number overflows uint64")
+
+// Window maps blocks to windows and names the blocks that matter in a window's
+// life. Implementations are pure functions of their constants: every
+// participant must get the same answers. Methods that compute a block return
+// ErrOverflow rather than wrap around.
+type Window interface {
+	// Of returns the window that contains block b.
+	Of(b Block) uint64
+	// Start returns the first block of window w.
+	Start(w uint64) (Block, error)
+	// SeedBlock returns the block whose hash, once finalized, seeds the slice
+	// selection of window w: the first block of window w+1.
+	SeedBlock(w uint64) (Block, error)
+	// Deadline returns the block at whose finalization the slices of window w
+	// must be present: SeedBlock(w) + grace.
+	Deadline(w uint64) (Block, error)
+	// LastApplied returns the last window whose aggregate is in base(w), and
+	// false when base(w) is the genesis. Under the one-window pipeline
+	// base(w) = genesis + aggregates of windows 0 … w−2.
+	LastApplied(w uint64) (uint64, bool)
+}
+
+// Windows is the default Window (WindowV1): window = block / B, seed block
+// (w+1)·B, deadline (w+1)·B + G, base(w) = genesis + aggregates up to w−2.
+type Windows struct {
+	Blocks uint64 // B, > 0
+	Grace  uint64 // G, < B
+}
+
+var _ Window = Windows{}
+
+// NewWindows returns the Window for p's strategy.
+func NewWindows(p *Params) (Window, error) {
+	if p.Strategies.Window != WindowV1 {
+		return nil, fmt.Errorf("bistro: window strategy %q unknown", p.Strategies.Window)
+	}
+	if p.BlocksPerWindow == 0 || p.Grace >= p.BlocksPerWindow {
+		return nil, fmt.Errorf("%w: blocks_per_window %d, grace %d", ErrInvalidParams, p.BlocksPerWindow, p.Grace)
+	}
+	return Windows{Blocks: p.BlocksPerWindow, Grace: p.Grace}, nil
+}
+
+// Of returns b / B.
+func (ws Windows) Of(b Block) uint64 {
+	if ws.Blocks == 0 {
+		return 0
+	}
+	return uint64(b) / ws.Blocks
+}
+
+// Start returns w·B.
+func (ws Windows) Start(w uint64) (Block, error) { return ws.mul(w) }
+
+// SeedBlock returns (w+1)·B.
+func (ws Windows) SeedBlock(w uint64) (Block, error) {
+	if w == ^uint64(0) {
+		return 0, fmt.Errorf("%w: seed block of window %d", ErrOverflow, w)
+	}
+	return ws.mul(w + 1)
+}
+
+// Deadline returns (w+1)·B + G.
+func (ws Windows) Deadline(w uint64) (Block, error) {
+	s, err := ws.SeedBlock(w)
+	if err != nil {
+		return 0, err
+	}
+	if uint64(s) > ^uint64(0)-ws.Grace {
+		return 0, fmt.Errorf("%w: deadline of window %d", ErrOverflow, w)
+	}
+	return s + Block(ws.Grace), nil
+}
+
+// LastApplied returns w−2, false for w < 2.
+func (ws Windows) LastApplied(w uint64) (uint64, bool) {
+	if w < 2 {
+		return 0, false
+	}
+	return w - 2, true
+}
+
+func (ws Windows) mul(w uint64) (Block, error) {
+	if ws.Blocks != 0 && w > ^uint64(0)/ws.Blocks {
+		return 0, fmt.Errorf("%w: window %d × %d blocks", ErrOverflow, w, ws.Blocks)
+	}
+	return Block(w * ws.Blocks), nil
+}
