@@ -43,15 +43,18 @@ func (r *Rand) Uint64() uint64 {
 }
 
 // Below returns a uniform value in [0, n) by rejection: values at or above the
-// largest multiple of n that fits in 2^64 are drawn again. n must be > 0.
+// largest multiple of n that fits in 2^64 are drawn again. Below(0) is 0 and
+// draws nothing.
 func (r *Rand) Below(n uint64) uint64 {
+	if n == 0 {
+		return 0
+	}
 	if n&(n-1) == 0 { // a power of two: every value is accepted
 		return r.Uint64() & (n - 1)
 	}
-	rem := -n % n // 2^64 mod n
+	limit := -(-n % n) // 2^64 − (2^64 mod n): the largest multiple of n, mod 2^64
 	for {
-		x := r.Uint64()
-		if x < -rem || rem == 0 { // -rem = 2^64 − (2^64 mod n), the limit
+		if x := r.Uint64(); x < limit {
 			return x % n
 		}
 	}

@@ -1,0 +1,205 @@
+package bistro
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testParams returns valid Params with every field set.
+func testParams() Params {
+	p := DefaultParams(7)
+	p.PageLength = 256
+	p.DatasetPages = 1000
+	p.DatasetDigest = Hash{1, 2, 3}
+	p.GenesisDigest = Hash{4, 5, 6}
+	p.Model = ModelConfig{Arch: "mlp/v1", Vocab: 256, Context: 4, Embed: 8, Hidden: 64, Parameters: 2048 + 32*64 + 64 + 64*256 + 256}
+	p.LR = Schedule{Kind: LinearLR, Base: 0.5, Min: 0.05, Warmup: 2, Total: 100}
+	return p
+}
+
+func TestParamsValidate(t *testing.T) {
+	p := testParams()
+	require.NoError(t, p.Validate())
+
+	cases := []struct {
+		name   string
+		mutate func(p *Params)
+		want   string
+	}{
+		{"protocol", func(p *Params) { p.Protocol = 2 }, "protocol 2"},
+		{"B too small", func(p *Params) { p.BlocksPerWindow = 1 }, "blocks_per_window 1 < 2"},
+		{"B huge", func(p *Params) { p.BlocksPerWindow = 1<<32 + 1 }, "> 2^32"},
+		{"G zero", func(p *Params) { p.Grace = 0 }, "grace 0"},
+		{"G >= B", func(p *Params) { p.Grace = p.BlocksPerWindow }, "grace 10 >= blocks_per_window 10"},
+		{"block time", func(p *Params) { p.BlockTime = 0 }, "block_time"},
+		{"upload time", func(p *Params) { p.UploadTime = 0 }, "upload_time"},
+		{"merge time", func(p *Params) { p.MergeTime = -1 }, "merge_time"},
+		{"upload over grace", func(p *Params) { p.UploadTime = Duration(37 * time.Second) }, "grace 3 blocks × block_time 12s = 36s < upload_time 37s"},
+		{"no merge room", func(p *Params) { p.FinalityLag = 7 }, "grace 3 + finality_lag 7 >= blocks_per_window 10"},
+		{"merge over budget", func(p *Params) { p.MergeTime = Duration(61 * time.Second) }, "= 1m0s < merge_time 1m1s"},
+		{"pages zero", func(p *Params) { p.PagesPerWindow = 0 }, "pages_per_window 0"},
+		{"page length", func(p *Params) { p.PageLength = 1 }, "page_length 1"},
+		{"dataset small", func(p *Params) { p.DatasetPages = 3 }, "dataset_pages 3 < pages_per_window 4"},
+		{"dataset digest", func(p *Params) { p.DatasetDigest = Hash{} }, "dataset_digest unset"},
+		{"f zero", func(p *Params) { p.SliceFraction = 0 }, "slice_fraction 0"},
+		{"f above 1", func(p *Params) { p.SliceFraction = 1.5 }, "slice_fraction 1.5"},
+		{"f NaN", func(p *Params) { p.SliceFraction = nan() }, "slice_fraction NaN"},
+		{"run zero", func(p *Params) { p.SliceRun = 0 }, "slice_run 0"},
+		{"clip", func(p *Params) { p.ClipNorm = 0 }, "clip_norm 0"},
+		{"arch", func(p *Params) { p.Model.Arch = "" }, "model.arch"},
+		{"parameters", func(p *Params) { p.Model.Parameters = 0 }, "model.parameters"},
+		{"genesis", func(p *Params) { p.GenesisDigest = Hash{} }, "genesis_digest"},
+		{"clip factor", func(p *Params) { p.Aggregator.ClipFactor = 0.5 }, "clip_factor 0.5"},
+		{"trim", func(p *Params) { p.Aggregator.Trim = 0.5 }, "trim 0.5"},
+		{"max norm", func(p *Params) { p.Checks.MaxNormFactor = 0.9 }, "max_norm_factor 0.9"},
+		{"min norm", func(p *Params) { p.Checks.MinNormFactor = 1 }, "min_norm_factor 1"},
+		{"K zero", func(p *Params) { p.CheckpointInterval = 0 }, "checkpoint_interval 0"},
+		{"retention", func(p *Params) { p.Retention = 99 }, "retention 99 < 2 × checkpoint_interval 50"},
+		{"lr base", func(p *Params) { p.LR.Base = 0 }, "lr.base 0"},
+		{"lr min", func(p *Params) { p.LR.Min = 1 }, "lr.min 1 not in [0, base 0.5]"},
+		{"lr total", func(p *Params) { p.LR.Total = 2 }, "lr.total 2 <= lr.warmup 2"},
+		{"lr kind", func(p *Params) { p.LR.Kind = "cosine" }, `lr.kind "cosine" unknown`},
+		{"window strategy", func(p *Params) { p.Strategies.Window = "window/v9" }, `strategies.window "window/v9"`},
+		{"pages strategy", func(p *Params) { p.Strategies.Pages = "" }, `strategies.pages ""`},
+		{"slice strategy", func(p *Params) { p.Strategies.Slice = "x" }, `strategies.slice "x"`},
+		{"aggregator strategy", func(p *Params) { p.Strategies.Aggregator = "median" }, `strategies.aggregator "median"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := testParams()
+			c.mutate(&q)
+			before := q
+			err := q.Validate()
+			require.Error(t, err)
+			assert.True(t, errors.Is(err, ErrInvalidParams), "wraps ErrInvalidParams: %v", err)
+			assert.Contains(t, err.Error(), c.want)
+			assert.Equal(t, before.Digest(), q.Digest(), "Validate must not change Params")
+		})
+	}
+}
+
+func nan() float64 { var z float64; return z / z }
+
+// TestParamsDigestSensitivity changes every leaf field of Params in turn,
+// found by reflection so a new field cannot be forgotten, and checks that
+// the digest changes.
+func TestParamsDigestSensitivity(t *testing.T) {
+	base := testParams()
+	d0 := base.Digest()
+	assert.Equal(t, d0, base.Digest(), "digest is deterministic")
+	n := 0
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				walk(v.Field(i), path+"."+v.Type().Field(i).Name)
+			}
+			return
+		case reflect.Array: // Hash
+			old := v.Index(31).Uint()
+			v.Index(31).SetUint(old ^ 0xff)
+			check(t, &base, d0, path)
+			v.Index(31).SetUint(old)
+		case reflect.String:
+			old := v.String()
+			v.SetString(old + "x")
+			check(t, &base, d0, path)
+			v.SetString(old)
+		case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			old := v.Uint()
+			v.SetUint(old + 1)
+			check(t, &base, d0, path)
+			v.SetUint(old)
+		case reflect.Int64: // Duration
+			old := v.Int()
+			v.SetInt(old + 1)
+			check(t, &base, d0, path)
+			v.SetInt(old)
+		case reflect.Float64:
+			old := v.Float()
+			v.SetFloat(old*1.0000001 + 1e-9)
+			check(t, &base, d0, path)
+			v.SetFloat(old)
+		default:
+			t.Fatalf("%s: kind %s not covered by the digest test", path, v.Kind())
+		}
+		n++
+	}
+	walk(reflect.ValueOf(&base).Elem(), "Params")
+	assert.Equal(t, d0, base.Digest(), "restored")
+	assert.GreaterOrEqual(t, n, 40, "every leaf field visited")
+}
+
+func check(t *testing.T, p *Params, d0 Hash, path string) {
+	t.Helper()
+	assert.NotEqual(t, d0, p.Digest(), "changing %s must change the digest", path)
+}
+
+func TestParamsJSONRoundTrip(t *testing.T) {
+	p := testParams()
+	var buf bytes.Buffer
+	require.NoError(t, WriteParams(&buf, &p))
+	assert.Contains(t, buf.String(), `"block_time": "12s"`)
+	q, err := ReadParams(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, p, q)
+	assert.Equal(t, p.Digest(), q.Digest())
+
+	path := filepath.Join(t.TempDir(), "params.json")
+	var b bytes.Buffer
+	require.NoError(t, WriteParams(&b, &p))
+	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
+	r, err := LoadParams(path)
+	require.NoError(t, err)
+	assert.Equal(t, p, r)
+
+	bad := testParams()
+	bad.Grace = 0
+	assert.ErrorIs(t, WriteParams(&bytes.Buffer{}, &bad), ErrInvalidParams, "invalid params are not written")
+}
+
+func TestReadParamsRejects(t *testing.T) {
+	p := testParams()
+	good, err := json.Marshal(&p)
+	require.NoError(t, err)
+	cases := map[string]string{
+		"unknown field": strings.Replace(string(good), `{"protocol"`, `{"protocl":1,"protocol"`, 1),
+		"trailing":      string(good) + `{}`,
+		"not json":      `protocol: 1`,
+		"bad duration":  strings.Replace(string(good), `"block_time":"12s"`, `"block_time":"12 parsecs"`, 1),
+		"bad hash":      strings.Replace(string(good), `"dataset_digest":"`, `"dataset_digest":"zz`, 1),
+		"too large":     string(good) + strings.Repeat(" ", MaxParamsBytes),
+		"invalid":       strings.Replace(string(good), `"grace":3`, `"grace":30`, 1),
+	}
+	for name, doc := range cases {
+		t.Run(name, func(t *testing.T) {
+			require.NotEqual(t, string(good), doc, "the case changes the document")
+			_, err := ReadParams(strings.NewReader(doc))
+			assert.ErrorIs(t, err, ErrInvalidParams)
+		})
+	}
+	_, err = LoadParams(filepath.Join(t.TempDir(), "missing.json"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestSchedule(t *testing.T) {
+	s := Schedule{Kind: LinearLR, Base: 1, Min: 0.1, Warmup: 3, Total: 13}
+	assert.Equal(t, 0.25, s.At(0))
+	assert.Equal(t, 1.0, s.At(3))
+	assert.InDelta(t, 0.55, s.At(8), 1e-15)
+	assert.Equal(t, 0.1, s.At(13))
+	assert.Equal(t, 0.1, s.At(1<<63))
+	c := Schedule{Kind: ConstantLR, Base: 0.3}
+	assert.Equal(t, 0.3, c.At(12345))
+}

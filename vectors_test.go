@@ -1,0 +1,268 @@
+package bistro
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The test vectors of SPEC.md live in testdata/vectors/*.json. The Go tests
+// recompute them here; spec/reader.py recomputes them from SPEC.md's rules
+// alone. `go test -run Vectors -update .` rewrites them after a deliberate
+// protocol change.
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// golden compares v, encoded as indented JSON, with testdata/vectors/name, or
+// rewrites the file under -update.
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", " ")
+	require.NoError(t, err)
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "vectors", name)
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, got, 0o644))
+		return
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "missing golden file; run go test -run Vectors -update .")
+	require.True(t, bytes.Equal(want, got), "%s differs from what the code computes; if the protocol change is deliberate, run go test -run Vectors -update .", path)
+}
+
+func seedOf(s string) Hash { return sha256.Sum256([]byte(s)) }
+
+type hexBytes []byte
+
+func (h hexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
+
+func TestVectorsHash(t *testing.T) {
+	type vec struct {
+		Domain string   `json:"domain"`
+		Fields hexBytes `json:"fields"`
+		Hash   Hash     `json:"hash"`
+	}
+	var out []vec
+	for _, c := range []struct {
+		domain string
+		build  func(h *hasher)
+	}{
+		{"bistro/test", func(h *hasher) {}},
+		{"bistro/test", func(h *hasher) { h.u8(1); h.u16(0x0203); h.u32(0x04050607); h.u64(0x08090a0b0c0d0e0f) }},
+		{"bistro/test", func(h *hasher) { h.f64(-0.1); h.str("héllo"); h.raw([]byte{0xff}) }},
+	} {
+		h := newHasher(c.domain)
+		c.build(h)
+		out = append(out, vec{c.domain, hexBytes(h.b[1+len(c.domain):]), h.sum()})
+	}
+	golden(t, "hash.json", out)
+}
+
+func TestVectorsRand(t *testing.T) {
+	type vec struct {
+		Seed    Hash     `json:"seed"`
+		Below   uint64   `json:"below"` // 0: raw Uint64 outputs
+		Outputs []uint64 `json:"outputs"`
+	}
+	var out []vec
+	for _, c := range []struct {
+		seed  Hash
+		below uint64
+	}{
+		{Hash{}, 0}, {seedOf("a"), 0}, {seedOf("b"), 10}, {seedOf("c"), 1 << 40},
+		{seedOf("d"), 1<<63 + 1}, {seedOf("e"), 1 << 63}, {seedOf("f"), 3},
+	} {
+		r := NewRand(c.seed)
+		v := vec{Seed: c.seed, Below: c.below}
+		for i := 0; i < 16; i++ {
+			if c.below == 0 {
+				v.Outputs = append(v.Outputs, r.Uint64())
+			} else {
+				v.Outputs = append(v.Outputs, r.Below(c.below))
+			}
+		}
+		out = append(out, v)
+	}
+	golden(t, "rand.json", out)
+}
+
+func TestVectorsParams(t *testing.T) {
+	type vec struct {
+		Params json.RawMessage `json:"params"`
+		Digest Hash            `json:"digest"`
+	}
+	var out []vec
+	a := testParams()
+	b := DefaultParams(3)
+	b.DatasetPages, b.DatasetDigest, b.GenesisDigest = 1<<40, seedOf("data"), seedOf("genesis")
+	b.Model = ModelConfig{Arch: "gpt2/v1", Vocab: 50257, Context: 1024, Embed: 768, Layers: 12, Heads: 12, Hidden: 3072, Parameters: 124439808}
+	b.SliceFraction, b.SliceRun = 0.013, 32
+	b.BlockTime = Duration(12_500_000_000)
+	for _, p := range []Params{a, b} {
+		var buf bytes.Buffer
+		require.NoError(t, WriteParams(&buf, &p))
+		out = append(out, vec{json.RawMessage(buf.Bytes()), p.Digest()})
+	}
+	golden(t, "params.json", out)
+}
+
+func TestVectorsWindows(t *testing.T) {
+	type vec struct {
+		Blocks      uint64  `json:"blocks_per_window"`
+		Grace       uint64  `json:"grace"`
+		Block       uint64  `json:"block"`
+		Window      uint64  `json:"window"`
+		Start       *uint64 `json:"start"`
+		SeedBlock   *uint64 `json:"seed_block"`
+		Deadline    *uint64 `json:"deadline"`
+		LastApplied *uint64 `json:"last_applied"`
+	}
+	opt := func(b Block, err error) *uint64 {
+		if err != nil {
+			return nil
+		}
+		v := uint64(b)
+		return &v
+	}
+	var out []vec
+	for _, c := range []struct{ b, g, block uint64 }{
+		{10, 3, 0}, {10, 3, 9}, {10, 3, 10}, {10, 3, 25}, {360, 30, 1_000_000},
+		{10, 3, 1<<64 - 1}, {10, 3, 1<<64 - 16}, {1 << 32, 1<<32 - 1, 1<<64 - 1<<33},
+	} {
+		ws := Windows{Blocks: c.b, Grace: c.g}
+		w := ws.Of(Block(c.block))
+		v := vec{Blocks: c.b, Grace: c.g, Block: c.block, Window: w,
+			Start: opt(ws.Start(w)), SeedBlock: opt(ws.SeedBlock(w)), Deadline: opt(ws.Deadline(w))}
+		if la, ok := ws.LastApplied(w); ok {
+			v.LastApplied = &la
+		}
+		out = append(out, v)
+	}
+	golden(t, "windows.json", out)
+}
+
+func TestVectorsPages(t *testing.T) {
+	type vec struct {
+		NetUID uint16   `json:"netuid"`
+		Window uint64   `json:"window"`
+		Hotkey Hotkey   `json:"hotkey"`
+		N      int      `json:"n"`
+		Total  uint64   `json:"total"`
+		Seed   Hash     `json:"seed"`
+		IDs    []uint64 `json:"ids"`
+	}
+	alice, err := KeypairFromURI("//Alice")
+	require.NoError(t, err)
+	bob, err := KeypairFromURI("//Bob")
+	require.NoError(t, err)
+	var out []vec
+	for _, c := range []struct {
+		netuid uint16
+		window uint64
+		hk     Hotkey
+		n      int
+		total  uint64
+	}{
+		{3, 0, alice.Hotkey(), 4, 1000}, {3, 1, alice.Hotkey(), 4, 1000}, {3, 1, bob.Hotkey(), 4, 1000},
+		{268, 1 << 40, bob.Hotkey(), 16, 1 << 50}, {1, 7, alice.Hotkey(), 10, 10}, {1, 7, alice.Hotkey(), 3, 7},
+	} {
+		ids, err := Pages{NetUID: c.netuid}.Assign(c.window, c.hk, c.n, c.total)
+		require.NoError(t, err)
+		out = append(out, vec{c.netuid, c.window, c.hk, c.n, c.total, PageSeed(c.netuid, c.window, c.hk), ids})
+	}
+	golden(t, "pages.json", out)
+}
+
+func TestVectorsSlices(t *testing.T) {
+	type vec struct {
+		Seed     Hash     `json:"seed"`
+		Fraction float64  `json:"fraction"`
+		Run      uint32   `json:"run"`
+		Layout   Layout   `json:"layout"`
+		Indices  Indices  `json:"indices"`
+		Digest   Hash     `json:"layout_digest"`
+		Seeds    []Hash   `json:"tensor_seeds"`
+		Counts   []uint64 `json:"runs_taken"`
+	}
+	layout := Layout{
+		{Name: "wte", Shape: []int{64, 8}},
+		{Name: "h.0.bias", Shape: []int{5}},
+		{Name: "scalar", Shape: []int{1}},
+		{Name: "h.0.w", Shape: []int{33, 7}},
+	}
+	var out []vec
+	for _, c := range []struct {
+		seed Hash
+		f    float64
+		run  uint32
+	}{
+		{seedOf("block 40"), 0.05, 1}, {seedOf("block 50"), 0.1, 4}, {seedOf("block 60"), 0.75, 1},
+		{seedOf("block 70"), 1, 3}, {seedOf("block 80"), 0.013, 64},
+	} {
+		s := Slices{Fraction: c.f, Run: c.run}
+		ix, err := s.Select(c.seed, layout)
+		require.NoError(t, err)
+		v := vec{Seed: c.seed, Fraction: c.f, Run: c.run, Layout: layout, Indices: ix, Digest: layout.Digest()}
+		for ti, spec := range layout {
+			v.Seeds = append(v.Seeds, SliceSeed(c.seed, ti))
+			_, k := s.Runs(spec.Len())
+			v.Counts = append(v.Counts, k)
+		}
+		out = append(out, v)
+	}
+	golden(t, "slices.json", out)
+}
+
+func TestVectorsCommitments(t *testing.T) {
+	type vec struct {
+		Commitment Commitment `json:"commitment"`
+		Fields     []hexBytes `json:"fields"`
+		Info       hexBytes   `json:"info"`
+	}
+	var out []vec
+	for _, c := range []Commitment{
+		r2Commitment(),
+		{Params: seedOf("params"), Endpoint: "https://s3.eu-west-1.amazonaws.com", Bucket: "bistro.miner-7", Region: "eu-west-1"},
+	} {
+		fields, err := c.Fields()
+		require.NoError(t, err)
+		info, err := EncodeCommitmentInfo(fields)
+		require.NoError(t, err)
+		v := vec{Commitment: c, Info: info}
+		for _, f := range fields {
+			v.Fields = append(v.Fields, f)
+		}
+		out = append(out, v)
+	}
+	golden(t, "commitments.json", out)
+}
+
+func TestVectorsKeys(t *testing.T) {
+	type vec struct {
+		NetUID     uint16 `json:"netuid"`
+		Window     uint64 `json:"window"`
+		Hotkey     Hotkey `json:"hotkey"`
+		PublicKey  Hash   `json:"public_key"`
+		Slice      string `json:"slice"`
+		Aggregate  string `json:"aggregate"`
+		Checkpoint string `json:"checkpoint"`
+	}
+	alice, err := KeypairFromURI("//Alice")
+	require.NoError(t, err)
+	require.Equal(t, "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY", alice.Hotkey().String())
+	hk := alice.Hotkey()
+	v := vec{3, 1234, hk, Hash(hk), SliceKey(3, 1234, hk), AggregateKey(3, 1234), CheckpointKey(3, 1250)}
+	for _, k := range []string{v.Slice, v.Aggregate, v.Checkpoint} {
+		require.NoError(t, ValidKey(k))
+		require.True(t, strings.HasPrefix(k, "bistro/v1/3/"))
+	}
+	golden(t, "keys.json", []vec{v})
+}
