@@ -78,3 +78,110 @@ func BenchmarkPagesAssign(b *testing.B) {
 		}
 	}
 }
+
+// benchSlice is a slice of GPT-2 small at f = 0.01 (1.24 M values, 5 MB).
+func benchSlice(b *testing.B) (Params, Layout, Indices, *File, *Keypair) {
+	p := testParams()
+	layout := gptLayout(50257, 1024, 768, 12)
+	idx, err := Slices{Fraction: 0.01, Run: 1}.Select(Hash{1}, layout)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := KeypairFromURI("//Alice")
+	if err != nil {
+		b.Fatal(err)
+	}
+	vals := make([][]float32, len(idx))
+	r := NewRand(Hash{2})
+	for t, ix := range idx {
+		vals[t] = make([]float32, len(ix))
+		for i := range vals[t] {
+			vals[t][i] = float32(r.Below(1<<20)) / (1 << 30)
+		}
+	}
+	f := &File{Kind: KindSlice, NetUID: p.NetUID, Window: 1, Params: p.Digest(), Seed: Hash{1}, Tensors: vals}
+	return p, layout, idx, f, k
+}
+
+// benchCopy is the in-run baseline: copying n bytes.
+func benchCopy(b *testing.B, n int) {
+	src, dst := make([]byte, n), make([]byte, n)
+	b.SetBytes(int64(n))
+	for i := 0; i < b.N; i++ {
+		copy(dst, src)
+	}
+}
+
+// BenchmarkFiles encodes (sign included) and decodes (checks and verify
+// included) a 5 MB slice; GB/s beside a memory copy of the same size.
+func BenchmarkFiles(b *testing.B) {
+	p, layout, idx, f, k := benchSlice(b)
+	enc, err := Encode(f, layout, k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		for i := 0; i < b.N; i++ {
+			if _, err := Encode(f, layout, k); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		e := &Expect{Kind: KindSlice, Params: &p, Window: 1, Layout: layout, Indices: idx}
+		for i := 0; i < b.N; i++ {
+			if _, err := Decode(enc, e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("memcpy-baseline", func(b *testing.B) { benchCopy(b, len(enc)) })
+}
+
+// BenchmarkScore compares two 5 MB slices with the default scorer.
+func BenchmarkScore(b *testing.B) {
+	_, _, _, f, _ := benchSlice(b)
+	n := 0
+	for _, v := range f.Tensors {
+		n += 4 * len(v)
+	}
+	b.Run("passfail", func(b *testing.B) {
+		b.SetBytes(int64(2 * n))
+		for i := 0; i < b.N; i++ {
+			DefaultPassFail().Score(f.Tensors, f.Tensors)
+		}
+	})
+	b.Run("memcpy-baseline", func(b *testing.B) { benchCopy(b, 2*n) })
+}
+
+// BenchmarkAggregate merges 64 slices of 1 MB each (250 k values) with the
+// default trimmed mean and the plain mean; bytes are the input bytes.
+func BenchmarkAggregate(b *testing.B) {
+	const miners, values = 64, 250_000
+	idx := Indices{make([]uint32, values)}
+	cs := make([]Contribution, miners)
+	r := NewRand(Hash{3})
+	for m := range cs {
+		v := make([]float32, values)
+		for i := range v {
+			v[i] = float32(r.Below(1<<20)) / (1 << 30)
+		}
+		cs[m] = Contribution{UID: UID(m), Values: [][]float32{v}}
+	}
+	for _, a := range []struct {
+		name string
+		agg  Aggregator
+	}{{"trimmed-mean", TrimmedMean{ClipFactor: 2, Trim: 0.2, MedianBelow: 5}}, {"mean", Mean{}}} {
+		b.Run(a.name, func(b *testing.B) {
+			b.SetBytes(miners * values * 4)
+			for i := 0; i < b.N; i++ {
+				if _, _, _, err := MergeSlices(a.agg, idx, cs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("memcpy-baseline", func(b *testing.B) { benchCopy(b, miners*values*4) })
+}

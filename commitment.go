@@ -32,16 +32,16 @@ var ErrEndpoint = errors.New("bistro: endpoint refused")
 // credential: it is public the moment it is committed.
 type Commitment struct {
 	// Params is the digest of the Params the bucket serves.
-	Params Hash
+	Params Hash `json:"params"`
 	// Endpoint is the S3 endpoint URL, e.g.
 	// "https://<account>.r2.cloudflarestorage.com".
-	Endpoint string
+	Endpoint string `json:"endpoint"`
 	// Bucket and Region name the bucket.
-	Bucket string
-	Region string
+	Bucket string `json:"bucket"`
+	Region string `json:"region"`
 	// ReadKeyID and ReadSecret are an optional read-only key; both or neither.
-	ReadKeyID  string
-	ReadSecret string
+	ReadKeyID  string `json:"read_key_id,omitempty"`
+	ReadSecret string `json:"read_secret,omitempty"`
 }
 
 // Fields encodes c into the raw fields of a chain commitment:
@@ -278,13 +278,20 @@ func CheckEndpoint(raw string, allowPrivate bool) (*url.URL, error) {
 	}
 	host := strings.ToLower(u.Hostname())
 	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Zone() != "" {
+			return nil, fmt.Errorf("%w: zoned address %s", ErrEndpoint, ip)
+		}
 		if !PublicAddr(ip) {
 			return nil, fmt.Errorf("%w: %s is not a public address", ErrEndpoint, ip)
 		}
 		return u, nil
 	}
 	host = strings.TrimSuffix(host, ".")
-	if !strings.Contains(host, ".") || host == "localhost" ||
+	labels := strings.Split(host, ".")
+	if tld := labels[len(labels)-1]; !validTLD(tld) {
+		return nil, fmt.Errorf("%w: %q does not end in a DNS top-level domain", ErrEndpoint, host)
+	}
+	if len(labels) < 2 || host == "localhost" ||
 		strings.HasSuffix(host, ".localhost") || strings.HasSuffix(host, ".local") ||
 		strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".lan") ||
 		strings.HasSuffix(host, ".home.arpa") {
@@ -293,14 +300,37 @@ func CheckEndpoint(raw string, allowPrivate bool) (*url.URL, error) {
 	return u, nil
 }
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+// refused lists the address ranges no committed endpoint may reach (SPEC.md
+// §6): this host, private networks, shared and link-local space (the cloud
+// metadata address), documentation and benchmark ranges, multicast,
+// reserved space, and the IPv6 transition prefixes that embed IPv4 addresses.
+var refused = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+		"192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+		"203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+		"::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "100::/64", "2001::/32", "2001:db8::/32",
+		"2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()
 
-// PublicAddr reports whether ip is a global unicast address outside the
-// private, loopback, link-local, CGNAT and unspecified ranges.
+// PublicAddr reports whether ip is outside every refused range of SPEC.md §6.
+// An IPv4-mapped IPv6 address is judged as the IPv4 address it maps.
 func PublicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
-		!ip.IsLinkLocalUnicast() && !cgnat.Contains(ip) && !(ip.Is4() && ip.As4()[0] == 0)
+	if !ip.IsValid() {
+		return false
+	}
+	ip = ip.Unmap().WithZone("")
+	for _, p := range refused {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // PublicDialControl is a net.Dialer Control function that refuses to connect
@@ -317,3 +347,16 @@ func PublicDialControl(network, address string, _ syscall.RawConn) error {
 }
 
 var _ = net.Dialer{Control: PublicDialControl}
+
+// validTLD accepts what a public top-level domain looks like: 2 … 63
+// letters, or an IDN label "xn--" followed by letters and digits. It refuses
+// numeric forms ("2130706433", "0x7f") that resolvers read as addresses.
+func validTLD(l string) bool {
+	if len(l) < 2 || len(l) > 63 {
+		return false
+	}
+	if rest, ok := strings.CutPrefix(l, "xn--"); ok {
+		return rest != "" && allBytes(rest, func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' })
+	}
+	return allBytes(l, func(c byte) bool { return c >= 'a' && c <= 'z' })
+}

@@ -43,18 +43,20 @@ type Params struct {
 	// Grace is G, in blocks: slices of window w must be present when block
 	// (w+1)·B+G is finalized. 0 < G < B.
 	Grace uint64 `json:"grace"`
-	// BlockTime is the chain's target block time (12 s on finney).
-	BlockTime Duration `json:"block_time"`
+	// BlockTimeMS is the chain's target block time in milliseconds (12000 on
+	// finney), 1 … MaxTimeMS.
+	BlockTimeMS uint64 `json:"block_time_ms"`
 	// FinalityLag is how many blocks finality trails the head, worst case
 	// the subnet plans for.
 	FinalityLag uint64 `json:"finality_lag"`
-	// UploadTime is the time a miner needs, after learning the seed, to gather
-	// its slice, sign it and upload it; it must fit in the grace period.
-	UploadTime Duration `json:"upload_time"`
-	// MergeTime is the time the lead needs to fetch, check and merge the
-	// slices of a window and publish the aggregate; it must fit between the
-	// finalized deadline and the start of the window that needs it.
-	MergeTime Duration `json:"merge_time"`
+	// UploadTimeMS is the time in milliseconds a miner needs, after learning
+	// the seed, to gather its slice, sign it and upload it; it must fit in the
+	// grace period.
+	UploadTimeMS uint64 `json:"upload_time_ms"`
+	// MergeTimeMS is the time in milliseconds the lead needs to fetch, check
+	// and merge the slices of a window and publish the aggregate; it must fit
+	// between the finalized deadline and the start of the window that needs it.
+	MergeTimeMS uint64 `json:"merge_time_ms"`
 
 	// PagesPerWindow is how many pages each miner trains on per window.
 	PagesPerWindow uint32 `json:"pages_per_window"`
@@ -171,22 +173,12 @@ type CheckParams struct {
 	MinNormFactor float64 `json:"min_norm_factor"`
 }
 
-// Duration is a time.Duration that JSON carries as a Go duration string
-// ("12s").
-type Duration time.Duration
+// MaxTimeMS bounds every time in Params (one day), so that products of
+// blocks and times fit a u64.
+const MaxTimeMS = 24 * 3600 * 1000
 
-// MarshalText encodes the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// UnmarshalText decodes a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("bistro: duration %q: %w", b, err)
-	}
-	*d = Duration(v)
-	return nil
-}
+// BlockTime returns the block time as a time.Duration.
+func (p *Params) BlockTime() time.Duration { return time.Duration(p.BlockTimeMS) * time.Millisecond }
 
 // ErrInvalidParams is wrapped by every error Validate returns.
 var ErrInvalidParams = errors.New("bistro: invalid params")
@@ -209,14 +201,14 @@ func (p *Params) Validate() error {
 		return bad("grace 0: slices need at least one block after the seed")
 	case p.Grace >= p.BlocksPerWindow:
 		return bad("grace %d >= blocks_per_window %d", p.Grace, p.BlocksPerWindow)
-	case p.BlockTime <= 0:
-		return bad("block_time %v <= 0", time.Duration(p.BlockTime))
-	case p.UploadTime <= 0:
-		return bad("upload_time %v <= 0", time.Duration(p.UploadTime))
-	case p.MergeTime <= 0:
-		return bad("merge_time %v <= 0", time.Duration(p.MergeTime))
-	case p.PagesPerWindow == 0:
-		return bad("pages_per_window 0")
+	case p.BlockTimeMS == 0 || p.BlockTimeMS > MaxTimeMS:
+		return bad("block_time_ms %d not in [1, %d]", p.BlockTimeMS, MaxTimeMS)
+	case p.UploadTimeMS == 0 || p.UploadTimeMS > MaxTimeMS:
+		return bad("upload_time_ms %d not in [1, %d]", p.UploadTimeMS, MaxTimeMS)
+	case p.MergeTimeMS == 0 || p.MergeTimeMS > MaxTimeMS:
+		return bad("merge_time_ms %d not in [1, %d]", p.MergeTimeMS, MaxTimeMS)
+	case p.PagesPerWindow == 0 || p.PagesPerWindow > MaxPagesPerWindow:
+		return bad("pages_per_window %d not in [1, %d]", p.PagesPerWindow, MaxPagesPerWindow)
 	case p.PageLength < 2:
 		return bad("page_length %d < 2: a page needs an input and a target", p.PageLength)
 	case p.DatasetPages < uint64(p.PagesPerWindow):
@@ -229,8 +221,8 @@ func (p *Params) Validate() error {
 		return bad("slice_run 0")
 	case !finite(p.ClipNorm) || p.ClipNorm <= 0:
 		return bad("clip_norm %v not > 0", p.ClipNorm)
-	case p.Model.Arch == "":
-		return bad("model.arch empty")
+	case p.Model.Arch == "" || len(p.Model.Arch) > 64:
+		return bad("model.arch of %d bytes (want 1 … 64)", len(p.Model.Arch))
 	case p.Model.Parameters == 0:
 		return bad("model.parameters 0")
 	case p.GenesisDigest.IsZero():
@@ -251,30 +243,40 @@ func (p *Params) Validate() error {
 	if err := p.LR.validate(); err != nil {
 		return bad("%v", err)
 	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"slice_fraction", p.SliceFraction}, {"lr.base", p.LR.Base}, {"lr.min", p.LR.Min}, {"clip_norm", p.ClipNorm},
+		{"aggregator.clip_factor", p.Aggregator.ClipFactor}, {"aggregator.trim", p.Aggregator.Trim},
+		{"checks.max_norm_factor", p.Checks.MaxNormFactor}, {"checks.min_norm_factor", p.Checks.MinNormFactor}} {
+		if math.Signbit(f.v) {
+			return bad("%s is negative (−0 included: it has other bits than 0)", f.name)
+		}
+	}
 	if err := p.validateStrategies(); err != nil {
 		return bad("%v", err)
 	}
 	return p.validateBudget()
 }
 
-// validateBudget checks the time budget of SPEC.md §3: the upload fits in the
-// grace period, and the lead's merge fits between the finalized deadline and
-// the start of the window that trains on the aggregate.
+// validateBudget checks the time budget of SPEC.md §2.3: the upload fits in
+// the grace period, and the lead's merge fits between the finalized deadline
+// and the start of the window that trains on the aggregate. B ≤ 2^32 and
+// times ≤ MaxTimeMS keep every product within a u64.
 func (p *Params) validateBudget() error {
-	bt := time.Duration(p.BlockTime)
-	grace := time.Duration(p.Grace) * bt
-	if grace < time.Duration(p.UploadTime) {
-		return fmt.Errorf("%w: grace %d blocks × block_time %v = %v < upload_time %v",
-			ErrInvalidParams, p.Grace, bt, grace, time.Duration(p.UploadTime))
+	bt := p.BlockTimeMS
+	if p.Grace*bt < p.UploadTimeMS {
+		return fmt.Errorf("%w: grace %d blocks × block_time_ms %d = %d ms < upload_time_ms %d",
+			ErrInvalidParams, p.Grace, bt, p.Grace*bt, p.UploadTimeMS)
 	}
-	if p.Grace+p.FinalityLag >= p.BlocksPerWindow {
+	if p.FinalityLag >= p.BlocksPerWindow-p.Grace {
 		return fmt.Errorf("%w: grace %d + finality_lag %d >= blocks_per_window %d: no time left to merge",
 			ErrInvalidParams, p.Grace, p.FinalityLag, p.BlocksPerWindow)
 	}
-	merge := time.Duration(p.BlocksPerWindow-p.Grace-p.FinalityLag) * bt
-	if merge < time.Duration(p.MergeTime) {
-		return fmt.Errorf("%w: (blocks_per_window %d − grace %d − finality_lag %d) × block_time %v = %v < merge_time %v",
-			ErrInvalidParams, p.BlocksPerWindow, p.Grace, p.FinalityLag, bt, merge, time.Duration(p.MergeTime))
+	room := p.BlocksPerWindow - p.Grace - p.FinalityLag
+	if room*bt < p.MergeTimeMS {
+		return fmt.Errorf("%w: (blocks_per_window %d − grace %d − finality_lag %d) × block_time_ms %d = %d ms < merge_time_ms %d",
+			ErrInvalidParams, p.BlocksPerWindow, p.Grace, p.FinalityLag, bt, room*bt, p.MergeTimeMS)
 	}
 	return nil
 }
@@ -325,10 +327,10 @@ func (p *Params) Digest() Hash {
 	h.u16(p.NetUID)
 	h.u64(p.BlocksPerWindow)
 	h.u64(p.Grace)
-	h.u64(uint64(p.BlockTime))
+	h.u64(p.BlockTimeMS)
 	h.u64(p.FinalityLag)
-	h.u64(uint64(p.UploadTime))
-	h.u64(uint64(p.MergeTime))
+	h.u64(p.UploadTimeMS)
+	h.u64(p.MergeTimeMS)
 	h.u32(p.PagesPerWindow)
 	h.u32(p.PageLength)
 	h.u64(p.DatasetPages)
@@ -371,10 +373,10 @@ func DefaultParams(netuid uint16) Params {
 		NetUID:             netuid,
 		BlocksPerWindow:    10,
 		Grace:              3,
-		BlockTime:          Duration(12 * time.Second),
+		BlockTimeMS:        12000,
 		FinalityLag:        2,
-		UploadTime:         Duration(20 * time.Second),
-		MergeTime:          Duration(40 * time.Second),
+		UploadTimeMS:       20000,
+		MergeTimeMS:        40000,
 		PagesPerWindow:     4,
 		PageLength:         1024,
 		SliceFraction:      0.05,
@@ -411,6 +413,17 @@ func ReadParams(r io.Reader) (Params, error) {
 	if dec.More() {
 		return p, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidParams)
 	}
+	// encoding/json matches names case-insensitively, takes the last of
+	// repeated keys and leaves missing fields zero: another implementation
+	// would read such a file differently, so the key sets must be exactly
+	// the canonical ones.
+	canon, err := json.Marshal(&p)
+	if err != nil {
+		return p, err
+	}
+	if err := sameKeys(b, canon); err != nil {
+		return p, fmt.Errorf("%w: %v", ErrInvalidParams, err)
+	}
 	return p, p.Validate()
 }
 
@@ -439,4 +452,72 @@ func WriteParams(w io.Writer, p *Params) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// sameKeys checks that the JSON document doc has, at every object, exactly
+// the keys canon has there, each once and spelled the same.
+func sameKeys(doc, canon []byte) error {
+	got, err := keyPaths(doc)
+	if err != nil {
+		return err
+	}
+	want, err := keyPaths(canon)
+	if err != nil {
+		return err
+	}
+	for k := range want {
+		if !got[k] {
+			return fmt.Errorf("field %s missing", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			return fmt.Errorf("field %s unknown (names are case-sensitive)", k)
+		}
+	}
+	return nil
+}
+
+// keyPaths lists the dotted paths of every object key in doc, refusing
+// repeated keys.
+func keyPaths(doc []byte) (map[string]bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	paths := map[string]bool{}
+	var walk func(prefix string) error
+	walk = func(prefix string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		d, ok := tok.(json.Delim)
+		if !ok {
+			return nil
+		}
+		switch d {
+		case '{':
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				path := prefix + "." + k.(string)
+				if paths[path] {
+					return fmt.Errorf("field %s repeated", path)
+				}
+				paths[path] = true
+				if err := walk(path); err != nil {
+					return err
+				}
+			}
+		case '[':
+			for dec.More() {
+				if err := walk(prefix + "[]"); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = dec.Token() // the closing delimiter
+		return err
+	}
+	return paths, walk("")
 }

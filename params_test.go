@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,13 +41,17 @@ func TestParamsValidate(t *testing.T) {
 		{"B huge", func(p *Params) { p.BlocksPerWindow = 1<<32 + 1 }, "> 2^32"},
 		{"G zero", func(p *Params) { p.Grace = 0 }, "grace 0"},
 		{"G >= B", func(p *Params) { p.Grace = p.BlocksPerWindow }, "grace 10 >= blocks_per_window 10"},
-		{"block time", func(p *Params) { p.BlockTime = 0 }, "block_time"},
-		{"upload time", func(p *Params) { p.UploadTime = 0 }, "upload_time"},
-		{"merge time", func(p *Params) { p.MergeTime = -1 }, "merge_time"},
-		{"upload over grace", func(p *Params) { p.UploadTime = Duration(37 * time.Second) }, "grace 3 blocks × block_time 12s = 36s < upload_time 37s"},
+		{"block time", func(p *Params) { p.BlockTimeMS = 0 }, "block_time_ms 0"},
+		{"block time huge", func(p *Params) { p.BlockTimeMS = MaxTimeMS + 1 }, "block_time_ms 86400001"},
+		{"upload time", func(p *Params) { p.UploadTimeMS = 0 }, "upload_time_ms 0"},
+		{"merge time", func(p *Params) { p.MergeTimeMS = MaxTimeMS + 1 }, "merge_time_ms"},
+		{"upload over grace", func(p *Params) { p.UploadTimeMS = 36001 }, "grace 3 blocks × block_time_ms 12000 = 36000 ms < upload_time_ms 36001"},
 		{"no merge room", func(p *Params) { p.FinalityLag = 7 }, "grace 3 + finality_lag 7 >= blocks_per_window 10"},
-		{"merge over budget", func(p *Params) { p.MergeTime = Duration(61 * time.Second) }, "= 1m0s < merge_time 1m1s"},
+		{"merge over budget", func(p *Params) { p.MergeTimeMS = 60001 }, "= 60000 ms < merge_time_ms 60001"},
 		{"pages zero", func(p *Params) { p.PagesPerWindow = 0 }, "pages_per_window 0"},
+		{"pages many", func(p *Params) { p.PagesPerWindow = MaxPagesPerWindow + 1 }, "pages_per_window 65537"},
+		{"negative zero", func(p *Params) { p.Checks.MinNormFactor = math.Copysign(0, -1) }, "checks.min_norm_factor is negative"},
+		{"negative zero trim", func(p *Params) { p.Aggregator.Trim = math.Copysign(0, -1) }, "aggregator.trim is negative"},
 		{"page length", func(p *Params) { p.PageLength = 1 }, "page_length 1"},
 		{"dataset small", func(p *Params) { p.DatasetPages = 3 }, "dataset_pages 3 < pages_per_window 4"},
 		{"dataset digest", func(p *Params) { p.DatasetDigest = Hash{} }, "dataset_digest unset"},
@@ -56,7 +60,7 @@ func TestParamsValidate(t *testing.T) {
 		{"f NaN", func(p *Params) { p.SliceFraction = nan() }, "slice_fraction NaN"},
 		{"run zero", func(p *Params) { p.SliceRun = 0 }, "slice_run 0"},
 		{"clip", func(p *Params) { p.ClipNorm = 0 }, "clip_norm 0"},
-		{"arch", func(p *Params) { p.Model.Arch = "" }, "model.arch"},
+		{"arch", func(p *Params) { p.Model.Arch = "" }, "model.arch of 0 bytes"},
 		{"parameters", func(p *Params) { p.Model.Parameters = 0 }, "model.parameters"},
 		{"genesis", func(p *Params) { p.GenesisDigest = Hash{} }, "genesis_digest"},
 		{"clip factor", func(p *Params) { p.Aggregator.ClipFactor = 0.5 }, "clip_factor 0.5"},
@@ -121,11 +125,6 @@ func TestParamsDigestSensitivity(t *testing.T) {
 			v.SetUint(old + 1)
 			check(t, &base, d0, path)
 			v.SetUint(old)
-		case reflect.Int64: // Duration
-			old := v.Int()
-			v.SetInt(old + 1)
-			check(t, &base, d0, path)
-			v.SetInt(old)
 		case reflect.Float64:
 			old := v.Float()
 			v.SetFloat(old*1.0000001 + 1e-9)
@@ -150,7 +149,7 @@ func TestParamsJSONRoundTrip(t *testing.T) {
 	p := testParams()
 	var buf bytes.Buffer
 	require.NoError(t, WriteParams(&buf, &p))
-	assert.Contains(t, buf.String(), `"block_time": "12s"`)
+	assert.Contains(t, buf.String(), `"block_time_ms": 12000`)
 	q, err := ReadParams(&buf)
 	require.NoError(t, err)
 	assert.Equal(t, p, q)
@@ -177,7 +176,12 @@ func TestReadParamsRejects(t *testing.T) {
 		"unknown field": strings.Replace(string(good), `{"protocol"`, `{"protocl":1,"protocol"`, 1),
 		"trailing":      string(good) + `{}`,
 		"not json":      `protocol: 1`,
-		"bad duration":  strings.Replace(string(good), `"block_time":"12s"`, `"block_time":"12 parsecs"`, 1),
+		"string time":   strings.Replace(string(good), `"block_time_ms":12000`, `"block_time_ms":"12s"`, 1),
+		"float in int":  strings.Replace(string(good), `"block_time_ms":12000`, `"block_time_ms":12000.5`, 1),
+		"case":          strings.Replace(string(good), `"netuid"`, `"NetUID"`, 1),
+		"missing":       strings.Replace(string(good), `"finality_lag":2,`, ``, 1),
+		"missing inner": strings.Replace(string(good), `"median_below":5`, `"x":5`, 1),
+		"repeated":      strings.Replace(string(good), `"netuid":7`, `"netuid":7,"netuid":8`, 1),
 		"bad hash":      strings.Replace(string(good), `"dataset_digest":"`, `"dataset_digest":"zz`, 1),
 		"too large":     string(good) + strings.Repeat(" ", MaxParamsBytes),
 		"invalid":       strings.Replace(string(good), `"grace":3`, `"grace":30`, 1),

@@ -51,16 +51,16 @@ type Storage interface {
 const MaxKeyLen = 512
 
 // ValidKey reports whether key is a valid object key: 1 … MaxKeyLen bytes of
-// [A-Za-z0-9._-] in segments separated by single '/', with no segment "." or
-// "..", and no leading or trailing '/'. The rule keeps keys safe as file
+// [A-Za-z0-9._-] in segments of at most 255 bytes separated by single '/',
+// with no segment "." or "..", and no leading or trailing '/'. The rule keeps keys safe as file
 // paths and as S3 keys alike.
 func ValidKey(key string) error {
 	if key == "" || len(key) > MaxKeyLen {
 		return fmt.Errorf("%w: length %d", ErrBadKey, len(key))
 	}
 	for _, seg := range strings.Split(key, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("%w: %q has an empty, '.' or '..' segment", ErrBadKey, key)
+		if seg == "" || seg == "." || seg == ".." || len(seg) > 255 {
+			return fmt.Errorf("%w: %q has an empty, '.', '..' or over-long segment", ErrBadKey, key)
 		}
 		for _, c := range []byte(seg) {
 			ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||

@@ -78,7 +78,7 @@ func TestVectorsRand(t *testing.T) {
 		below uint64
 	}{
 		{Hash{}, 0}, {seedOf("a"), 0}, {seedOf("b"), 10}, {seedOf("c"), 1 << 40},
-		{seedOf("d"), 1<<63 + 1}, {seedOf("e"), 1 << 63}, {seedOf("f"), 3},
+		{seedOf("d"), 1<<63 + 1}, {seedOf("e"), 1 << 63}, {seedOf("f"), 3}, {seedOf("g"), 1},
 	} {
 		r := NewRand(c.seed)
 		v := vec{Seed: c.seed, Below: c.below}
@@ -105,7 +105,7 @@ func TestVectorsParams(t *testing.T) {
 	b.DatasetPages, b.DatasetDigest, b.GenesisDigest = 1<<40, seedOf("data"), seedOf("genesis")
 	b.Model = ModelConfig{Arch: "gpt2/v1", Vocab: 50257, Context: 1024, Embed: 768, Layers: 12, Heads: 12, Hidden: 3072, Parameters: 124439808}
 	b.SliceFraction, b.SliceRun = 0.013, 32
-	b.BlockTime = Duration(12_500_000_000)
+	b.BlockTimeMS = 12500
 	for _, p := range []Params{a, b} {
 		var buf bytes.Buffer
 		require.NoError(t, WriteParams(&buf, &p))
@@ -259,10 +259,180 @@ func TestVectorsKeys(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY", alice.Hotkey().String())
 	hk := alice.Hotkey()
-	v := vec{3, 1234, hk, Hash(hk), SliceKey(3, 1234, hk), AggregateKey(3, 1234), CheckpointKey(3, 1250)}
+	v := vec{3, 1234, hk, Hash(hk), SliceKey(3, 1234, hk), AggregateKey(3, 1234), CheckpointKey(3, 1234)}
 	for _, k := range []string{v.Slice, v.Aggregate, v.Checkpoint} {
 		require.NoError(t, ValidKey(k))
 		require.True(t, strings.HasPrefix(k, "bistro/v1/3/"))
 	}
 	golden(t, "keys.json", []vec{v})
+}
+
+func TestVectorsSchedule(t *testing.T) {
+	type vec struct {
+		Schedule Schedule  `json:"schedule"`
+		Windows  []uint64  `json:"windows"`
+		LR       []float64 `json:"lr"`
+	}
+	ws := []uint64{0, 1, 2, 3, 4, 7, 50, 99, 100, 101, 1 << 40}
+	var out []vec
+	for _, s := range []Schedule{
+		{Kind: ConstantLR, Base: 3e-4},
+		{Kind: LinearLR, Base: 0.1, Min: 0.003, Warmup: 4, Total: 100},
+		{Kind: LinearLR, Base: 1, Min: 0, Warmup: 0, Total: 7},
+	} {
+		v := vec{Schedule: s, Windows: ws}
+		for _, w := range ws {
+			v.LR = append(v.LR, s.At(w))
+		}
+		out = append(out, v)
+	}
+	golden(t, "schedule.json", out)
+}
+
+func TestVectorsEndpoints(t *testing.T) {
+	type vec struct {
+		URL          string `json:"url"`
+		AllowPrivate bool   `json:"allow_private"`
+		OK           bool   `json:"ok"`
+	}
+	var out []vec
+	for _, c := range []struct {
+		u     string
+		local bool
+	}{
+		{"https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com", false},
+		{"https://s3.example.com:8443/", false}, {"https://S3.Example.COM.", false}, {"https://8.8.8.8", false},
+		{"https://[2606:4700::1111]", false}, {"https://bucket.xn--p1ai", false},
+		{"http://s3.amazonaws.com", false}, {"https://127.0.0.1:9000", false}, {"https://10.1.2.3", false},
+		{"https://172.31.255.255", false}, {"https://169.254.169.254", false}, {"https://100.127.0.1", false},
+		{"https://198.19.0.1", false}, {"https://[::ffff:192.168.1.1]", false}, {"https://[fd12::1]", false},
+		{"https://[2001:db8::1]", false}, {"https://localhost", false}, {"https://minio", false},
+		{"https://nas.local", false}, {"https://x.internal", false}, {"https://2130706433", false},
+		{"https://a.b.123", false}, {"https://user@s3.example.com", false}, {"https://s3.example.com/p", false},
+		{"https://s3.example.com?x", false}, {"http://127.0.0.1:9000", true}, {"ftp://127.0.0.1", true},
+	} {
+		_, err := CheckEndpoint(c.u, c.local)
+		out = append(out, vec{c.u, c.local, err == nil})
+	}
+	golden(t, "endpoints.json", out)
+}
+
+// vectorFiles are files with a fixed (invalid) signature: the bytes and the
+// payload hash are deterministic, so another implementation can reproduce
+// them; sr25519 itself is outside the vectors.
+func TestVectorsFiles(t *testing.T) {
+	type vec struct {
+		Layout  Layout          `json:"layout"`
+		Kind    string          `json:"kind"`
+		NetUID  uint16          `json:"netuid"`
+		Window  uint64          `json:"window"`
+		Hotkey  Hotkey          `json:"hotkey"`
+		Params  Hash            `json:"params"`
+		Base    Hash            `json:"base"`
+		Seed    Hash            `json:"seed"`
+		Theta   Hash            `json:"theta"`
+		Manif   []ManifestEntry `json:"manifest"`
+		Tensors [][]float32     `json:"tensors"`
+		Sig     hexBytes        `json:"signature"`
+		Payload Hash            `json:"payload_hash"`
+		Bytes   hexBytes        `json:"bytes"`
+	}
+	alice, err := KeypairFromURI("//Alice")
+	require.NoError(t, err)
+	bob, err := KeypairFromURI("//Bob")
+	require.NoError(t, err)
+	layout := Layout{{Name: "w", Shape: []int{2, 3}}, {Name: "b", Shape: []int{2}}}
+	sig := bytes.Repeat([]byte{0x11}, 64)
+	files := []File{
+		{Kind: KindSlice, NetUID: 3, Window: 12, Hotkey: alice.Hotkey(), Params: seedOf("p"), Base: seedOf("base"), Seed: seedOf("seed"),
+			Tensors: [][]float32{{0.5, -1.25e-3}, {3}}},
+		{Kind: KindAggregate, NetUID: 3, Window: 12, Hotkey: bob.Hotkey(), Params: seedOf("p"), Base: seedOf("base2"), Seed: seedOf("seed"),
+			Manifest: []ManifestEntry{{UID: 0, Hotkey: alice.Hotkey(), SHA256: seedOf("s0")}, {UID: 9, Hotkey: bob.Hotkey(), SHA256: seedOf("s9")}},
+			Tensors:  [][]float32{{1e-7, 0}, {-2}}},
+		{Kind: KindCheckpoint, NetUID: 3, Window: 50, Hotkey: bob.Hotkey(), Params: seedOf("p"), Base: seedOf("d50"), Theta: seedOf("theta"),
+			Tensors: [][]float32{{1, 2, 3, 4, 5, 6}, {-0.5, 0.25}}},
+	}
+	var out []vec
+	for _, f := range files {
+		f.Signature = sig
+		out = append(out, vec{layout, f.Kind, f.NetUID, f.Window, f.Hotkey, f.Params, f.Base, f.Seed, f.Theta, f.Manifest,
+			f.Tensors, sig, f.PayloadHash(layout), f.marshal(layout)})
+	}
+	golden(t, "files.json", out)
+}
+
+func TestVectorsState(t *testing.T) {
+	type vec struct {
+		Layout    Layout      `json:"layout"`
+		Theta     [][]float32 `json:"theta"`
+		ThetaHash Hash        `json:"theta_hash"`
+		Indices   Indices     `json:"indices"`
+		Touched   Hash        `json:"touched_hash"`
+		Prev      Hash        `json:"prev_state"`
+		Payload   Hash        `json:"aggregate_payload"`
+		Next      Hash        `json:"next_state"`
+	}
+	layout := Layout{{Name: "w", Shape: []int{2, 3}}, {Name: "b", Shape: []int{2}}}
+	m, err := NewMemModel(layout)
+	require.NoError(t, err)
+	copy(m.Flat(), []float32{0.1, -0.2, 0.3, 4, 5e-5, 6, 7, -8})
+	th, err := ThetaHash(m)
+	require.NoError(t, err)
+	idx := Indices{{1, 4}, {0}}
+	touched, err := TouchedHash(m, idx)
+	require.NoError(t, err)
+	prev, payload := seedOf("genesis"), seedOf("aggregate payload")
+	golden(t, "state.json", []vec{{layout, [][]float32{m.Tensor(0), m.Tensor(1)}, th, idx, touched, prev, payload,
+		NextState(prev, payload, touched)}})
+}
+
+func TestVectorsAggregate(t *testing.T) {
+	type vec struct {
+		Strategy string           `json:"strategy"`
+		Agg      AggregatorParams `json:"aggregator"`
+		Inputs   [][]float32      `json:"inputs"`
+		Norms    []float64        `json:"norms"`
+		Scales   []float64        `json:"scales"`
+		Output   []float32        `json:"output"`
+	}
+	var out []vec
+	for _, c := range []struct {
+		agg    AggregatorParams
+		inputs [][]float32
+	}{
+		{AggregatorParams{ClipFactor: 2, Trim: 0.2, MedianBelow: 3}, [][]float32{{1, 2, 3}, {1.5, -2, 0}, {0.9, 2.1, 1e-3}, {100, -100, 50}, {1.1, 1.9, 2.9}}},
+		{AggregatorParams{ClipFactor: 1.5, Trim: 0.25, MedianBelow: 5}, [][]float32{{0.1, 0.2}, {0.3, -0.4}, {1e30, -1e30}, {0.2, 0.2}}},
+		{AggregatorParams{ClipFactor: 1, Trim: 0.34, MedianBelow: 0}, [][]float32{{1}, {2}, {3}, {-1e30}, {1e30}, {4}}},
+		{AggregatorParams{ClipFactor: 2, Trim: 0, MedianBelow: 0}, [][]float32{{0.25, 0}, {0.5, 0}}},
+	} {
+		a := TrimmedMean{ClipFactor: c.agg.ClipFactor, Trim: c.agg.Trim, MedianBelow: int(c.agg.MedianBelow)}
+		norms := make([]float64, len(c.inputs))
+		for i, in := range c.inputs {
+			norms[i] = Norm([][]float32{in})
+		}
+		scales := a.Scales(norms)
+		dst := make([]float32, len(c.inputs[0]))
+		a.Merge(dst, c.inputs, scales)
+		out = append(out, vec{TrimmedMeanV1, c.agg, c.inputs, norms, scales, dst})
+	}
+	golden(t, "aggregate.json", out)
+}
+
+func TestVectorsWeights(t *testing.T) {
+	type vec struct {
+		UIDs    []UID     `json:"uids"`
+		Scores  []float64 `json:"scores"`
+		OutUIDs []UID     `json:"weight_uids"`
+		Weights []uint16  `json:"weights"`
+	}
+	var out []vec
+	for _, s := range [][]float64{{1, 0.5, 0, 0.25}, {0.3, 0.9, 0.6}, {0, 0}, {-1, 2, 1e-6}, {1, 1, 1}} {
+		uids := make([]UID, len(s))
+		for i := range uids {
+			uids[i] = UID(3 * i)
+		}
+		ou, ow := U16Weights(uids, s)
+		out = append(out, vec{uids, s, ou, ow})
+	}
+	golden(t, "weights.json", out)
 }

@@ -1,0 +1,289 @@
+package bistro
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+)
+
+// UniformSampler is the default Sampler: uniform over the candidates,
+// never-evaluated ones first. Each call draws a fresh 32-byte seed from
+// crypto/rand, so miners cannot predict whether they will be checked;
+// NewSeededSampler makes it reproducible for tests.
+type UniformSampler struct {
+	mu   sync.Mutex
+	rand *Rand // nil: crypto/rand per call
+}
+
+var _ Sampler = (*UniformSampler)(nil)
+
+// NewSampler returns a sampler drawing from crypto/rand.
+func NewSampler() *UniformSampler { return &UniformSampler{} }
+
+// NewSeededSampler returns a reproducible sampler (tests and simulations).
+func NewSeededSampler(seed Hash) *UniformSampler { return &UniformSampler{rand: NewRand(seed)} }
+
+// Sample returns up to n distinct uids, never-evaluated first, each group in
+// uniformly random order.
+func (s *UniformSampler) Sample(window uint64, candidates []UID, evaluated func(UID) bool, n int) []UID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rand
+	if r == nil {
+		var seed Hash
+		if _, err := io.ReadFull(rand.Reader, seed[:]); err != nil {
+			panic("bistro: crypto/rand failed: " + err.Error()) // the OS has no entropy: nothing is safe
+		}
+		r = NewRand(seed)
+	}
+	var fresh, seen []UID
+	for _, u := range candidates {
+		if evaluated != nil && evaluated(u) {
+			seen = append(seen, u)
+		} else {
+			fresh = append(fresh, u)
+		}
+	}
+	shuffle(r, fresh)
+	shuffle(r, seen)
+	out := append(fresh, seen...)
+	if n < len(out) {
+		out = out[:max(n, 0)]
+	}
+	return out
+}
+
+func shuffle(r *Rand, v []UID) {
+	for i := len(v) - 1; i > 0; i-- {
+		j := r.Below(uint64(i + 1))
+		v[i], v[j] = v[j], v[i]
+	}
+}
+
+// MovingAverage is the default Ledger: an exponential moving average of each
+// uid's scores, α per evaluation. The first evaluation sets the average;
+// windows where a uid is not evaluated leave it unchanged; a Slash resets it
+// to 0; a new hotkey on a uid starts it afresh. It is safe for concurrent use
+// and persists atomically with Save.
+type MovingAverage struct {
+	mu      sync.Mutex
+	alpha   float64
+	entries map[UID]*LedgerEntry
+}
+
+// LedgerEntry is one uid's record.
+type LedgerEntry struct {
+	Hotkey      Hotkey  `json:"hotkey"`
+	Average     float64 `json:"average"`
+	Evaluations int     `json:"evaluations"`
+	Passes      int     `json:"passes"`
+	Slashes     int     `json:"slashes"`
+	LastWindow  uint64  `json:"last_window"`
+	LastReason  string  `json:"last_reason,omitempty"`
+}
+
+var _ Ledger = (*MovingAverage)(nil)
+
+// NewMovingAverage returns an empty ledger with smoothing alpha in (0, 1].
+func NewMovingAverage(alpha float64) (*MovingAverage, error) {
+	if !(alpha > 0 && alpha <= 1) {
+		return nil, fmt.Errorf("bistro: ledger alpha %v not in (0, 1]", alpha)
+	}
+	return &MovingAverage{alpha: alpha, entries: map[UID]*LedgerEntry{}}, nil
+}
+
+// Record adds one evaluation.
+func (l *MovingAverage) Record(window uint64, uid UID, hotkey Hotkey, s Score) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[uid]
+	if e == nil || e.Hotkey != hotkey {
+		e = &LedgerEntry{Hotkey: hotkey}
+		l.entries[uid] = e
+	}
+	v := s.Value
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		v = 0
+	}
+	switch {
+	case s.Verdict == Slash:
+		e.Average = 0
+		e.Slashes++
+	case e.Evaluations == 0:
+		e.Average = v
+	default:
+		e.Average = (1-l.alpha)*e.Average + l.alpha*v
+	}
+	if s.Verdict == Pass {
+		e.Passes++
+	}
+	e.Evaluations++
+	e.LastWindow = window
+	e.LastReason = s.Reason
+}
+
+// Evaluated reports whether uid has an evaluation.
+func (l *MovingAverage) Evaluated(uid UID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[uid]
+	return e != nil && e.Evaluations > 0
+}
+
+// Entry returns a copy of uid's record.
+func (l *MovingAverage) Entry(uid UID) (LedgerEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[uid]
+	if e == nil {
+		return LedgerEntry{}, false
+	}
+	return *e, true
+}
+
+// Forget drops uid (deregistered).
+func (l *MovingAverage) Forget(uid UID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.entries, uid)
+}
+
+// Weights returns the u16 weights of the evaluated uids with a positive
+// average (see U16Weights).
+func (l *MovingAverage) Weights() ([]UID, []uint16) {
+	l.mu.Lock()
+	uids := make([]UID, 0, len(l.entries))
+	vals := make([]float64, 0, len(l.entries))
+	for u, e := range l.entries {
+		if e.Evaluations > 0 {
+			uids = append(uids, u)
+		}
+	}
+	slices.Sort(uids)
+	for _, u := range uids {
+		vals = append(vals, l.entries[u].Average)
+	}
+	l.mu.Unlock()
+	return U16Weights(uids, vals)
+}
+
+// U16Weights converts scores to the u16 weights Subtensor's set_weights
+// takes, as the bittensor SDK does: negative and non-finite scores count as
+// 0; each is divided by the maximum and scaled to 65535, rounded half away
+// from zero; zero weights are dropped. All zero gives no weights.
+func U16Weights(uids []UID, scores []float64) ([]UID, []uint16) {
+	mx := 0.0
+	for _, s := range scores {
+		if s > mx && !math.IsInf(s, 1) {
+			mx = s
+		}
+	}
+	if mx <= 0 {
+		return nil, nil
+	}
+	var ou []UID
+	var ow []uint16
+	for i, s := range scores {
+		if !(s > 0) || math.IsInf(s, 1) {
+			continue
+		}
+		w := uint16(math.Round(s / mx * math.MaxUint16))
+		if w == 0 {
+			continue
+		}
+		ou = append(ou, uids[i])
+		ow = append(ow, w)
+	}
+	return ou, ow
+}
+
+type ledgerFile struct {
+	Version int                  `json:"version"`
+	Alpha   float64              `json:"alpha"`
+	Entries map[UID]*LedgerEntry `json:"entries"`
+}
+
+// ErrCorruptLedger is returned when a ledger file cannot be decoded.
+var ErrCorruptLedger = errors.New("bistro: corrupt ledger file")
+
+// Save writes the ledger atomically: a temporary file in the same directory,
+// fsync, rename over path, fsync of the directory. A crash at any point
+// leaves either the old file or the new one.
+func (l *MovingAverage) Save(path string) error {
+	l.mu.Lock()
+	b, err := json.MarshalIndent(ledgerFile{Version: 1, Alpha: l.alpha, Entries: l.entries}, "", " ")
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, b)
+}
+
+// LoadMovingAverage reads a ledger saved by Save. A missing file gives an
+// empty ledger with alpha.
+func LoadMovingAverage(path string, alpha float64) (*MovingAverage, error) {
+	l, err := NewMovingAverage(alpha)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f ledgerFile
+	if err := json.Unmarshal(b, &f); err != nil || f.Version != 1 {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorruptLedger, path, err)
+	}
+	for u, e := range f.Entries {
+		if e == nil || math.IsNaN(e.Average) || math.IsInf(e.Average, 0) || e.Evaluations < 0 {
+			return nil, fmt.Errorf("%w: %s: bad entry for uid %d", ErrCorruptLedger, path, u)
+		}
+		l.entries[u] = e
+	}
+	return l, nil
+}
+
+// WriteFileAtomic replaces path with data so that a crash leaves the old or
+// the new content, never a mix: write a temporary file beside it, fsync it,
+// rename it over path, fsync the directory.
+func WriteFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
