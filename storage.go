@@ -32,12 +32,18 @@ var ErrBadKey = errors.New("bistro: bad object key")
 // Storage is a bucket of objects. Implementations must be safe for concurrent
 // use, refuse keys that ValidKey refuses (ErrBadKey), return ErrNotFound
 // (wrapped) for a missing key, make a Put visible whole or not at all, and
-// honour ctx. Data returned is the caller's.
+// honour ctx (errors wrap ctx.Err()). Data returned is the caller's. An
+// implementation may refuse a key that extends an existing object's key with
+// '/' ("a" and "a/b"); the protocol's keys never do. storage/storagetest is
+// the contract suite every implementation passes.
 type Storage interface {
-	// Put stores size bytes read from r under key, replacing any object.
+	// Put stores size bytes read from r under key, replacing any object. A
+	// reader that fails or yields another number of bytes, or a negative
+	// size, is an error and stores nothing.
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 	// Get returns the object's bytes. It reads at most max bytes: a larger
-	// object gives ErrTooLarge without its content being read.
+	// object gives ErrTooLarge without its content being read (a negative
+	// max refuses every object).
 	Get(ctx context.Context, key string, max int64) ([]byte, error)
 	// Stat returns the object's size and time.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
