@@ -45,7 +45,9 @@ func TestScoreSlice(t *testing.T) {
 	ctx := context.Background()
 	const w = 4
 	fx := newScoreFixture(t, w)
-	in := func(v [][]float32) SliceInput { return SliceInput{Window: w, Hotkey: fx.hotkey, Seed: fx.seed, Values: v} }
+	in := func(v [][]float32) SliceInput {
+		return SliceInput{Window: w, Hotkey: fx.hotkey, Seed: fx.seed, Values: v}
+	}
 	score := func(v [][]float32) Score {
 		s, err := ScoreSlice(ctx, &fx.p, fx.base, toyTrainer{}, fx.ds, nil, in(v))
 		require.NoError(t, err)
