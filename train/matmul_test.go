@@ -1,0 +1,202 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"testing"
+
+	"github.com/bistro-go/bistro"
+	"github.com/stretchr/testify/require"
+	_ "go4.org/unsafe/assume-no-moving-gc" // gorgonia.org/tensor panics at start on Go ≥ 1.22 without it
+	"gorgonia.org/tensor"
+)
+
+// testRand returns a generator for test data, seeded by a small integer.
+func testRand(seed byte) *bistro.Rand {
+	return bistro.NewRand(bistro.Hash{seed, 0x7e})
+}
+
+// uniform returns n values uniform in [−1, 1).
+func uniform[T float](r *bistro.Rand, n int) []T {
+	s := make([]T, n)
+	for i := range s {
+		s[i] = T(float64(r.Uint64()>>11)/(1<<52) - 1)
+	}
+	return s
+}
+
+// naive computes c (m×n) = Σ_p A(i, p)·B(p, j) by the reference loop of
+// matmul.go, with A and B given as accessors.
+func naive[T float](c []T, m, k, n int, A, B func(i, j int) T) {
+	for i := range m {
+		for j := range n {
+			var s T
+			for p := range k {
+				s += T(A(i, p) * B(p, j))
+			}
+			c[i*n+j] = s
+		}
+	}
+}
+
+func sameBits32(a, b []float32) bool {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+func sameBits64(a, b []float64) bool {
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+var shapes = [][3]int{{1, 1, 1}, {1, 5, 3}, {2, 4, 4}, {3, 7, 5}, {5, 1, 9}, {9, 13, 6}, {17, 33, 11}, {64, 40, 70}}
+
+func checkKernels[T float](t *testing.T, same func(a, b []T) bool) {
+	var w matmul[T] // reused across shapes: stale packing buffers must not leak
+	r := testRand(1)
+	for _, s := range shapes {
+		m, k, n := s[0], s[1], s[2]
+		name := fmt.Sprintf("%dx%dx%d", m, k, n)
+		a := uniform[T](r, m*k)
+		at := uniform[T](r, k*m)
+		b := uniform[T](r, k*n)
+		bt := uniform[T](r, n*k)
+		got := uniform[T](r, m*n) // garbage: the kernels overwrite c
+		want := make([]T, m*n)
+
+		w.nn(got, a, b, m, k, n)
+		naive(want, m, k, n, func(i, p int) T { return a[i*k+p] }, func(p, j int) T { return b[p*n+j] })
+		require.True(t, same(want, got), "nn %s", name)
+
+		w.tn(got, at, b, m, k, n)
+		naive(want, m, k, n, func(i, p int) T { return at[p*m+i] }, func(p, j int) T { return b[p*n+j] })
+		require.True(t, same(want, got), "tn %s", name)
+
+		w.nt(got, a, bt, m, k, n)
+		naive(want, m, k, n, func(i, p int) T { return a[i*k+p] }, func(p, j int) T { return bt[j*k+p] })
+		require.True(t, same(want, got), "nt %s", name)
+
+		naiveNN(got, a, b, m, k, n)
+		w.nn(want, a, b, m, k, n)
+		require.True(t, same(want, got), "naiveNN %s", name)
+	}
+}
+
+// The blocked kernels give the bits of the naive loop, in both precisions.
+func TestKernelsMatchNaive(t *testing.T) {
+	checkKernels(t, sameBits32)
+	checkKernels(t, sameBits64)
+}
+
+func gorgoniaMatMul[T float](t testing.TB, a, b []T, m, k, n int) []T {
+	ta := tensor.New(tensor.WithShape(m, k), tensor.WithBacking(append([]T(nil), a...)))
+	tb := tensor.New(tensor.WithShape(k, n), tensor.WithBacking(append([]T(nil), b...)))
+	tc, err := tensor.MatMul(ta, tb)
+	require.NoError(t, err)
+	return tc.Data().([]T)
+}
+
+// Our kernels agree with gorgonia's MatMul to rounding: in float64 the two
+// summation orders differ by a few ulps of the terms' magnitude.
+func TestKernelsMatchGorgonia(t *testing.T) {
+	var w matmul[float64]
+	r := testRand(2)
+	for _, s := range shapes {
+		m, k, n := s[0], s[1], s[2]
+		a, b := uniform[float64](r, m*k), uniform[float64](r, k*n)
+		got := make([]float64, m*n)
+		w.nn(got, a, b, m, k, n)
+		want := gorgoniaMatMul(t, a, b, m, k, n)
+		for i := range got {
+			require.InDelta(t, want[i], got[i], 1e-13*float64(k), "%v element %d", s, i)
+		}
+	}
+}
+
+// gorgonia's float32 MatMul (gonum's Sgemm) is deterministic across
+// GOMAXPROCS on one machine: it parallelises over 64×64 blocks of C and walks
+// k in order inside each. This test pins that observation for a size that
+// takes its parallel path; our kernels do not rely on it (see matmul.go).
+func TestGorgoniaMatMulGOMAXPROCS(t *testing.T) {
+	const m, k, n = 192, 160, 192
+	r := testRand(3)
+	a, b := uniform[float32](r, m*k), uniform[float32](r, k*n)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	one := gorgoniaMatMul(t, a, b, m, k, n)
+	runtime.GOMAXPROCS(2)
+	two := gorgoniaMatMul(t, a, b, m, k, n)
+	require.True(t, sameBits32(one, two), "gorgonia MatMul bits depend on GOMAXPROCS")
+}
+
+// BenchmarkMatMul reports GFLOP/s of the naive loop (the baseline), of our
+// blocked kernels and of gorgonia's MatMul, single products of the shapes the
+// MLP benchmark runs (rows × C·E × H, rows × H × V, and the transposed ones
+// of the backward pass).
+func BenchmarkMatMul(b *testing.B) {
+	const rows, ce, h, v = 256, 128, 128, 256
+	for _, s := range []struct {
+		name    string
+		m, k, n int
+	}{
+		{"hidden", rows, ce, h},
+		{"out", rows, h, v},
+	} {
+		m, k, n := s.m, s.k, s.n
+		r := testRand(4)
+		a, bb := uniform[float32](r, m*k), uniform[float32](r, k*n)
+		at, bt := uniform[float32](r, k*m), uniform[float32](r, n*k)
+		c := make([]float32, m*n)
+		flop := 2 * float64(m) * float64(k) * float64(n)
+		report := func(b *testing.B) {
+			b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		}
+		b.Run(s.name+"/naive", func(b *testing.B) {
+			for b.Loop() {
+				naiveNN(c, a, bb, m, k, n)
+			}
+			report(b)
+		})
+		var w matmul[float32]
+		b.Run(s.name+"/nn", func(b *testing.B) {
+			for b.Loop() {
+				w.nn(c, a, bb, m, k, n)
+			}
+			report(b)
+		})
+		b.Run(s.name+"/tn", func(b *testing.B) {
+			for b.Loop() {
+				w.tn(c, at, bb, m, k, n)
+			}
+			report(b)
+		})
+		b.Run(s.name+"/nt", func(b *testing.B) {
+			for b.Loop() {
+				w.nt(c, a, bt, m, k, n)
+			}
+			report(b)
+		})
+		for _, procs := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/gorgonia/procs=%d", s.name, procs), func(b *testing.B) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				ta := tensor.New(tensor.WithShape(m, k), tensor.WithBacking(a))
+				tb := tensor.New(tensor.WithShape(k, n), tensor.WithBacking(bb))
+				tc := tensor.New(tensor.WithShape(m, n), tensor.WithBacking(c))
+				for b.Loop() {
+					if _, err := tensor.MatMul(ta, tb, tensor.WithReuse(tc)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				report(b)
+			})
+		}
+	}
+}
