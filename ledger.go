@@ -137,6 +137,14 @@ func (l *MovingAverage) Evaluated(uid UID) bool {
 	return e != nil && e.Evaluations > 0
 }
 
+// Eligible reports whether uid passed an evaluation and was never slashed.
+func (l *MovingAverage) Eligible(uid UID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[uid]
+	return e != nil && e.Passes > 0 && e.Slashes == 0
+}
+
 // Entry returns a copy of uid's record.
 func (l *MovingAverage) Entry(uid UID) (LedgerEntry, bool) {
 	l.mu.Lock()

@@ -40,6 +40,10 @@ type Params struct {
 
 	// BlocksPerWindow is B: window w spans blocks [w·B, (w+1)·B).
 	BlocksPerWindow uint64 `json:"blocks_per_window"`
+	// FirstWindow is the network's first window: its miners train on θ₀, and
+	// base(w) = θ₀ + the aggregates of windows FirstWindow … w−2. A subnet
+	// starts at some block of a long-running chain, so this is rarely 0.
+	FirstWindow uint64 `json:"first_window"`
 	// Grace is G, in blocks: slices of window w must be present when block
 	// (w+1)·B+G is finalized. 0 < G < B.
 	Grace uint64 `json:"grace"`
@@ -326,6 +330,7 @@ func (p *Params) Digest() Hash {
 	h.u32(p.Protocol)
 	h.u16(p.NetUID)
 	h.u64(p.BlocksPerWindow)
+	h.u64(p.FirstWindow)
 	h.u64(p.Grace)
 	h.u64(p.BlockTimeMS)
 	h.u64(p.FinalityLag)

@@ -74,6 +74,9 @@ type Ledger interface {
 	Record(window uint64, uid UID, hotkey Hotkey, s Score)
 	// Evaluated reports whether uid has at least one evaluation.
 	Evaluated(uid UID) bool
+	// Eligible reports whether the lead may merge uid's slices: at least one
+	// passed evaluation and never slashed (SPEC.md §9).
+	Eligible(uid UID) bool
 	// Weights returns u16 weights, normalized and max-upscaled as Subtensor
 	// expects, for the uids with at least one evaluation, sorted by uid.
 	Weights() ([]UID, []uint16)

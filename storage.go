@@ -161,6 +161,20 @@ func AggregateKey(netuid uint16, w uint64) string {
 	return fmt.Sprintf("bistro/v1/%d/%d/aggregate.safetensors", netuid, w)
 }
 
+// UsedKey is the key under which the lead keeps a copy of a slice it merged
+// into the aggregate of window w, exactly as it received it, so validators
+// whose copy differs can verify the aggregate and prove equivocation.
+func UsedKey(netuid uint16, w uint64, hotkey Hotkey) string {
+	return fmt.Sprintf("bistro/v1/%d/%d/used/%s.safetensors", netuid, w, hotkey)
+}
+
+// EvidenceKey is the key under which a validator publishes, in its own
+// bucket, a slice of window w that differs from the one the lead merged: with
+// the lead's copy, two different signed slices prove the miner equivocated.
+func EvidenceKey(netuid uint16, w uint64, hotkey Hotkey) string {
+	return fmt.Sprintf("bistro/v1/%d/%d/evidence/%s.safetensors", netuid, w, hotkey)
+}
+
 // CheckpointKey is the key of the lead's checkpoint at window w.
 func CheckpointKey(netuid uint16, w uint64) string {
 	return fmt.Sprintf("bistro/v1/%d/checkpoints/%d.safetensors", netuid, w)

@@ -247,19 +247,20 @@ func TestVectorsCommitments(t *testing.T) {
 
 func TestVectorsKeys(t *testing.T) {
 	type vec struct {
-		NetUID     uint16 `json:"netuid"`
-		Window     uint64 `json:"window"`
-		Hotkey     Hotkey `json:"hotkey"`
-		PublicKey  Hash   `json:"public_key"`
-		Slice      string `json:"slice"`
-		Aggregate  string `json:"aggregate"`
-		Checkpoint string `json:"checkpoint"`
+		NetUID           uint16 `json:"netuid"`
+		Window           uint64 `json:"window"`
+		CheckpointWindow uint64 `json:"checkpoint_window"`
+		Hotkey           Hotkey `json:"hotkey"`
+		PublicKey        Hash   `json:"public_key"`
+		Slice            string `json:"slice"`
+		Aggregate        string `json:"aggregate"`
+		Checkpoint       string `json:"checkpoint"`
 	}
 	alice, err := KeypairFromURI("//Alice")
 	require.NoError(t, err)
 	require.Equal(t, "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY", alice.Hotkey().String())
 	hk := alice.Hotkey()
-	v := vec{3, 1234, hk, Hash(hk), SliceKey(3, 1234, hk), AggregateKey(3, 1234), CheckpointKey(3, 1234)}
+	v := vec{3, 1234, 1250, hk, Hash(hk), SliceKey(3, 1234, hk), AggregateKey(3, 1234), CheckpointKey(3, 1250)}
 	for _, k := range []string{v.Slice, v.Aggregate, v.Checkpoint} {
 		require.NoError(t, ValidKey(k))
 		require.True(t, strings.HasPrefix(k, "bistro/v1/3/"))
@@ -349,9 +350,17 @@ func TestVectorsFiles(t *testing.T) {
 		{Kind: KindAggregate, NetUID: 3, Window: 12, Hotkey: bob.Hotkey(), Params: seedOf("p"), Base: seedOf("base2"), Seed: seedOf("seed"),
 			Manifest: []ManifestEntry{{UID: 0, Hotkey: alice.Hotkey(), SHA256: seedOf("s0")}, {UID: 9, Hotkey: bob.Hotkey(), SHA256: seedOf("s9")}},
 			Tensors:  [][]float32{{1e-7, 0}, {-2}}},
-		{Kind: KindCheckpoint, NetUID: 3, Window: 50, Hotkey: bob.Hotkey(), Params: seedOf("p"), Base: seedOf("d50"), Theta: seedOf("theta"),
+		{Kind: KindCheckpoint, NetUID: 3, Window: 50, Hotkey: bob.Hotkey(), Params: seedOf("p"), Base: seedOf("d50"),
 			Tensors: [][]float32{{1, 2, 3, 4, 5, 6}, {-0.5, 0.25}}},
 	}
+	ck := &files[2]
+	m, err := NewMemModel(layout)
+	require.NoError(t, err)
+	for i, v := range ck.Tensors {
+		require.NoError(t, m.Write(i, v))
+	}
+	ck.Theta, err = ThetaHash(m)
+	require.NoError(t, err)
 	var out []vec
 	for _, f := range files {
 		f.Signature = sig

@@ -25,15 +25,17 @@ type Window interface {
 	Deadline(w uint64) (Block, error)
 	// LastApplied returns the last window whose aggregate is in base(w), and
 	// false when base(w) is the genesis. Under the one-window pipeline
-	// base(w) = genesis + aggregates of windows 0 … w−2.
+	// base(w) = genesis + aggregates of windows first … w−2.
 	LastApplied(w uint64) (uint64, bool)
 }
 
 // Windows is the default Window (WindowV1): window = block / B, seed block
-// (w+1)·B, deadline (w+1)·B + G, base(w) = genesis + aggregates up to w−2.
+// (w+1)·B, deadline (w+1)·B + G, base(w) = genesis + aggregates of windows
+// First … w−2.
 type Windows struct {
 	Blocks uint64 // B, > 0
 	Grace  uint64 // G, < B
+	First  uint64 // the network's first window
 }
 
 var _ Window = Windows{}
@@ -46,7 +48,7 @@ func NewWindows(p *Params) (Window, error) {
 	if p.BlocksPerWindow == 0 || p.Grace >= p.BlocksPerWindow {
 		return nil, fmt.Errorf("%w: blocks_per_window %d, grace %d", ErrInvalidParams, p.BlocksPerWindow, p.Grace)
 	}
-	return Windows{Blocks: p.BlocksPerWindow, Grace: p.Grace}, nil
+	return Windows{Blocks: p.BlocksPerWindow, Grace: p.Grace, First: p.FirstWindow}, nil
 }
 
 // Of returns b / B.
@@ -80,9 +82,9 @@ func (ws Windows) Deadline(w uint64) (Block, error) {
 	return s + Block(ws.Grace), nil
 }
 
-// LastApplied returns w−2, false for w < 2.
+// LastApplied returns w−2, false when w−2 < First (or w < 2).
 func (ws Windows) LastApplied(w uint64) (uint64, bool) {
-	if w < 2 {
+	if w < 2 || w-2 < ws.First {
 		return 0, false
 	}
 	return w - 2, true

@@ -83,6 +83,15 @@ func TestNewWindows(t *testing.T) {
 	w, err := NewWindows(&p)
 	require.NoError(t, err)
 	assert.Equal(t, Windows{Blocks: 10, Grace: 3}, w)
+	p.Strategies.Window = WindowV1
+	p.FirstWindow = 7
+	w, err = NewWindows(&p)
+	require.NoError(t, err)
+	_, ok := w.LastApplied(8)
+	assert.False(t, ok, "base(8) is θ₀ when the network starts at window 7")
+	la, ok := w.LastApplied(9)
+	assert.True(t, ok)
+	assert.Equal(t, uint64(7), la)
 	p.Strategies.Window = "window/v2"
 	_, err = NewWindows(&p)
 	assert.Error(t, err)
