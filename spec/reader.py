@@ -266,6 +266,7 @@ PARAMS_SCHEMA = {
     "protocol": _u(32),
     "netuid": _u(16),
     "blocks_per_window": _u(64),
+    "first_window": _u(64),
     "grace": _u(64),
     "block_time_ms": _u(64),
     "finality_lag": _u(64),
@@ -418,7 +419,7 @@ def params_digest(p):
     """§2.1, from validated params."""
     lr, m, ag, ch, st = p["lr"], p["model"], p["aggregator"], p["checks"], p["strategies"]
     fields = b"".join([
-        u32(p["protocol"]), u16(p["netuid"]), u64(p["blocks_per_window"]), u64(p["grace"]),
+        u32(p["protocol"]), u16(p["netuid"]), u64(p["blocks_per_window"]), u64(p["first_window"]), u64(p["grace"]),
         u64(p["block_time_ms"]), u64(p["finality_lag"]), u64(p["upload_time_ms"]),
         u64(p["merge_time_ms"]),
         u32(p["pages_per_window"]), u32(p["page_length"]), u64(p["dataset_pages"]),
@@ -479,8 +480,9 @@ def deadline(w, B, G):
     return _fit((w + 1) * B + G)
 
 
-def last_applied(w):
-    return w - 2 if w >= 2 else None
+def last_applied(w, first_window=0):
+    """§3: the last window whose aggregate is in base(w)."""
+    return w - 2 if w >= 2 and w - 2 >= first_window else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -1573,7 +1575,7 @@ def check_keys(vectors):
         # the checkpoint published at the vector's window (SPEC.md: "<window> of a
         # checkpoint is the window it was published at (a multiple of K)"; the vector
         # gives no K, so the multiple-of-K part is not checked).
-        expect(i, "checkpoint", checkpoint_key(v["netuid"], v["window"]), v["checkpoint"])
+        expect(i, "checkpoint", checkpoint_key(v["netuid"], v["checkpoint_window"]), v["checkpoint"])
         for field in ("slice", "aggregate", "checkpoint"):
             expect(i, f"{field} is a valid key", valid_key(v[field]), True)
     for bad in ["", "a//b", "a/./b", "a/../b", "/a", "a/", "a b", "a/\u00e9", "a" * 513,
