@@ -168,7 +168,7 @@ func (v *Validator) Step(ctx context.Context, h Head) error {
 		}
 		v.started = true
 		// A validator starting late scores from the current window on.
-		v.next = v.win.Of(h.Number)
+		v.next = max(v.win.Of(h.Number), v.p.FirstWindow)
 	}
 	for ctx.Err() == nil {
 		dl, err := v.win.Deadline(v.next)

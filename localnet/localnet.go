@@ -1,0 +1,650 @@
+// Package localnet runs a whole BISTRO network in one process: a local chain
+// in lockstep (subtensor.Local, with stake and Yuma consensus), buckets in a
+// directory, honest miners, adversaries by name, and validators, for a number
+// of windows. It returns a Report: the held-out loss of the shared model per
+// window, each miner's compute, score and incentive, and whether every honest
+// participant held the same model bits every window.
+//
+// It is a library so that users can measure incentive variants from their
+// own tests — their own Scorer, Aggregator or Adversary:
+//
+//	opts := localnet.DefaultOptions()
+//	opts.Windows = 12
+//	opts.Adversaries = []localnet.Adversary{localnet.Lazy{}, myAdversary{}}
+//	opts.Scorer = func() bistro.Scorer { return bistro.Cosine{Min: 0.9} }
+//	rep, err := localnet.Run(ctx, opts)
+//	// rep.Miners[i].Incentive, rep.DigestsAgree, rep.Losses …
+//
+// Runs are deterministic: the same Options (Seed included) give the same
+// report and the same final state digest, at any GOMAXPROCS.
+package localnet
+
+import (
+	"context"
+	"crypto/sha256"
+
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bistro-go/bistro"
+	"github.com/bistro-go/bistro/storage/dir"
+	"github.com/bistro-go/bistro/storage/mem"
+	"github.com/bistro-go/bistro/subtensor"
+	"github.com/bistro-go/bistro/train"
+	"github.com/bistro-go/bistro/train/data"
+)
+
+// Options configure a run. Start from DefaultOptions.
+type Options struct {
+	// Miners is the number of honest miners.
+	Miners int
+	// Adversaries adds one miner per entry.
+	Adversaries []Adversary
+	// Validators is the number of validators; validator 0 has the most
+	// stake and leads.
+	Validators int
+	// Windows is how many windows are trained and scored.
+	Windows int
+	// Seed makes the run reproducible: keys are fixed, and the chain's
+	// block hashes, θ₀ and the validators' samplers derive from it.
+	Seed string
+	// Dir holds the buckets and the validators' state; "" uses a temporary
+	// directory removed at the end. InMemory keeps buckets in memory instead.
+	Dir      string
+	InMemory bool
+	// SampleSize is how many miners each validator recomputes per window.
+	SampleSize int
+	// Model sizes of mlp/v1: context bytes, embedding and hidden widths.
+	Context, Embed, Hidden uint32
+	// PageLength and HeldOut cut the offline text into pages.
+	PageLength, HeldOut int
+	// Params, when set, adjusts the Params after the defaults.
+	Params func(p *bistro.Params)
+	// Scorer, when set, gives each validator its Scorer.
+	Scorer func() bistro.Scorer
+	// Aggregator, when set, replaces the Params' aggregator for every
+	// validator (they must agree, or they refuse the lead's aggregates).
+	Aggregator bistro.Aggregator
+	// LateMiner, when > 0, starts the last honest miner only at that window
+	// (it joins from the latest checkpoint).
+	LateMiner int
+	// Logger receives the participants' logs; nil discards them.
+	Logger *slog.Logger
+	// Progress, when set, is called after each window is scored.
+	Progress func(WindowReport)
+}
+
+// DefaultOptions is the README's network: five honest miners, every built-in
+// adversary once, two validators, 24 windows of a small byte-level model.
+func DefaultOptions() Options {
+	var advs []Adversary
+	for _, n := range BuiltinNames() {
+		a, _ := Builtin(n)
+		advs = append(advs, a)
+	}
+	return Options{Miners: 5, Adversaries: advs, Validators: 2, Windows: 24, Seed: "bistro", SampleSize: 4,
+		Context: 8, Embed: 16, Hidden: 64, PageLength: 256, HeldOut: 16}
+}
+
+// Validate names the first bad option.
+func (o *Options) Validate() error {
+	switch {
+	case o.Miners < 1:
+		return fmt.Errorf("localnet: Miners %d < 1", o.Miners)
+	case o.Validators < 1:
+		return fmt.Errorf("localnet: Validators %d < 1", o.Validators)
+	case o.Windows < 1:
+		return fmt.Errorf("localnet: Windows %d < 1", o.Windows)
+	case o.SampleSize < 1:
+		return fmt.Errorf("localnet: SampleSize %d < 1", o.SampleSize)
+	case o.Context == 0 || o.Embed == 0 || o.Hidden == 0:
+		return fmt.Errorf("localnet: model sizes %d/%d/%d must be > 0", o.Context, o.Embed, o.Hidden)
+	case o.PageLength <= int(o.Context):
+		return fmt.Errorf("localnet: PageLength %d <= Context %d", o.PageLength, o.Context)
+	case o.HeldOut < 1:
+		return fmt.Errorf("localnet: HeldOut %d < 1", o.HeldOut)
+	case o.LateMiner < 0 || o.LateMiner >= o.Windows:
+		return fmt.Errorf("localnet: LateMiner %d not in [0, Windows %d)", o.LateMiner, o.Windows)
+	}
+	return nil
+}
+
+// WindowReport is the network after one window was scored.
+type WindowReport struct {
+	Window int `json:"window"` // 0-based window of the run
+	// Loss is the held-out loss of the shared model after the window's
+	// aggregate was applied.
+	Loss float64 `json:"loss"`
+	// Scores are the lead validator's averages per miner (by miner index).
+	Scores []float64 `json:"scores"`
+	// Incentive is the chain's incentive per miner (by miner index).
+	Incentive []float64 `json:"incentive"`
+	// Digest is the state digest every honest participant holds.
+	Digest bistro.Hash `json:"digest"`
+}
+
+// MinerReport is one miner's outcome.
+type MinerReport struct {
+	Hotkey string `json:"hotkey"`
+	UID    int    `json:"uid"`
+	Role   string `json:"role"`
+	// Compute is the updates it computed relative to an honest miner's mean.
+	Compute float64 `json:"compute"`
+	// Score is the lead validator's average of its evaluations.
+	Score float64 `json:"score"`
+	// Incentive is the chain's consensus incentive, normalized over miners.
+	Incentive float64 `json:"incentive"`
+	// Evaluations counts the lead validator's evaluations of it.
+	Evaluations int `json:"evaluations"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Windows   int     `json:"windows"`
+	LossFirst float64 `json:"loss_first"`
+	LossLast  float64 `json:"loss_last"`
+	// DigestsAgree: every honest participant held the same state digest and
+	// the same full θ hash at every window, and all reached the last.
+	DigestsAgree bool          `json:"digests_agree"`
+	Miners       []MinerReport `json:"miners"`
+	// PerWindow has one row per window.
+	PerWindow []WindowReport `json:"per_window"`
+	// FinalDigest is the state digest after the last window.
+	FinalDigest bistro.Hash `json:"final_digest"`
+	// Aggregates lists, per window, the uids the lead merged.
+	Aggregates [][]int `json:"aggregates"`
+	// Validators' counters.
+	Validators []bistro.ValidatorStats `json:"validators"`
+	// Disagreements describes where digests differed (empty when they agree).
+	Disagreements []string `json:"disagreements,omitempty"`
+}
+
+func derive(seed, what string, i int) bistro.Hash {
+	return sha256.Sum256(fmt.Appendf(nil, "bistro/localnet\x00%s\x00%s\x00%d", seed, what, i))
+}
+
+// participant is one miner or validator with its own stream.
+type participant struct {
+	name   string
+	role   string // "validator", "honest" or the adversary's name
+	key    *bistro.Keypair
+	uid    bistro.UID
+	honest bool
+	miner  *bistro.Miner
+	val    *bistro.Validator
+	start  bistro.Block // steps from this block on
+	stream bistro.BlockStream
+}
+
+func (p *participant) step(ctx context.Context, h bistro.Head) error {
+	if p.miner != nil {
+		return p.miner.Step(ctx, h)
+	}
+	return p.val.Step(ctx, h)
+}
+
+// trace collects what the participants' replicas held, window by window.
+type trace struct {
+	mu    sync.Mutex
+	state map[uint64]map[string][2]bistro.Hash // window → participant → {digest, θ hash}
+}
+
+func (tr *trace) record(name string, w uint64, d bistro.Hash, m bistro.Model) {
+	theta, err := bistro.ThetaHash(m)
+	if err != nil {
+		theta = bistro.Hash{}
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.state[w] == nil {
+		tr.state[w] = map[string][2]bistro.Hash{}
+	}
+	tr.state[w][name] = [2]bistro.Hash{d, theta}
+}
+
+// Run runs the network and returns its report.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	root := opts.Dir
+	if root == "" && !opts.InMemory {
+		d, err := os.MkdirTemp("", "bistro-localnet-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		root = d
+	}
+
+	// The data, the model and θ₀.
+	ds, err := data.OpenOptics(data.OpticsOptions{PageLength: opts.PageLength, HeldOut: opts.HeldOut})
+	if err != nil {
+		return nil, err
+	}
+	heldOut, err := ds.HeldOut(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := train.NewMLPConfig(256, opts.Context, opts.Embed, opts.Hidden)
+	if err != nil {
+		return nil, err
+	}
+	genesis, err := train.InitMLP(cfg, derive(opts.Seed, "genesis", 0))
+	if err != nil {
+		return nil, err
+	}
+	genesisDigest, err := bistro.ThetaHash(genesis)
+	if err != nil {
+		return nil, err
+	}
+
+	// The chain: validators first (uid 0 leads), then miners; one tempo of
+	// warm-up so that the first epoch grants the validator permits.
+	p := networkParams(opts, ds, cfg, genesisDigest)
+	chain, err := newChain(opts, &p)
+	if err != nil {
+		return nil, err
+	}
+	defer chain.Close()
+
+	var parts []*participant
+	newPart := func(name, role string, honest bool) (*participant, error) {
+		k, err := bistro.KeypairFromURI("//" + name)
+		if err != nil {
+			return nil, err
+		}
+		uid, err := chain.Register(ctx, p.NetUID, k.Hotkey())
+		if err != nil {
+			return nil, err
+		}
+		pt := &participant{name: name, role: role, key: k, uid: uid, honest: honest}
+		parts = append(parts, pt)
+		return pt, nil
+	}
+	for i := 0; i < opts.Validators; i++ {
+		pt, err := newPart(fmt.Sprintf("Validator%d", i), "validator", true)
+		if err != nil {
+			return nil, err
+		}
+		if err := chain.AddStake(ctx, pt.key.Hotkey(), uint64(opts.Validators-i)*1_000_000_000_000); err != nil {
+			return nil, err
+		}
+	}
+	var miners []*participant
+	for i := 0; i < opts.Miners; i++ {
+		pt, err := newPart(fmt.Sprintf("Miner%d", i), "honest", true)
+		if err != nil {
+			return nil, err
+		}
+		miners = append(miners, pt)
+	}
+	for i, a := range opts.Adversaries {
+		pt, err := newPart(fmt.Sprintf("Adversary%d-%s", i, a.Name()), a.Name(), false)
+		if err != nil {
+			return nil, err
+		}
+		miners = append(miners, pt)
+	}
+	head, err := chain.Advance(ctx, p.BlocksPerWindow)
+	if err != nil {
+		return nil, err
+	}
+	win, _ := bistro.NewWindows(&p)
+	p.FirstWindow = win.Of(head.Number) + 1
+
+	// Buckets, then the participants themselves.
+	bks := newBuckets()
+	bks.lead = parts[0].key.Hotkey()
+	store := func(name string) (bistro.Storage, error) {
+		if opts.InMemory {
+			return mem.New(), nil
+		}
+		return dir.New(filepath.Join(root, "buckets", name))
+	}
+	tr := &trace{state: map[uint64]map[string][2]bistro.Hash{}}
+	rep := &Report{Windows: opts.Windows}
+	var repMu sync.Mutex
+	minerIndex := map[bistro.Hotkey]int{}
+	for i, m := range miners {
+		minerIndex[m.key.Hotkey()] = i
+	}
+	lastWindow := p.FirstWindow + uint64(opts.Windows) - 1
+
+	var honestBuckets []PeerBucket
+	for _, pt := range parts {
+		st, err := store(pt.name)
+		if err != nil {
+			return nil, err
+		}
+		bucket := fmt.Sprintf("bucket-%d", pt.uid)
+		bks.add(bucket, st)
+		if pt.role == "honest" {
+			honestBuckets = append(honestBuckets, PeerBucket{pt.key.Hotkey(), st})
+		}
+		conf := bistro.Config{
+			Params: &p, Signer: pt.key, Chain: chain, Buckets: readerView{bks, pt.key.Hotkey()}, Bucket: st,
+			Announce: bistro.Commitment{Endpoint: "http://127.0.0.1:1", Bucket: bucket, Region: "local"},
+			Trainer:  &train.MLP{Workers: 1}, Dataset: ds, Genesis: genesis.Clone(),
+			Logger: log.With("participant", pt.name),
+		}
+		name := pt.name
+		if pt.honest {
+			conf.OnAdvance = func(w uint64, d bistro.Hash, m bistro.Model) { tr.record(name, w, d, m) }
+		}
+		if pt.role == "validator" {
+			vo := bistro.ValidatorOptions{
+				Sampler: bistro.NewSeededSampler(derive(opts.Seed, "sampler", int(pt.uid))), SampleSize: opts.SampleSize,
+				Aggregator: opts.Aggregator,
+			}
+			if !opts.InMemory {
+				vo.StateDir = filepath.Join(root, "state", pt.name)
+				if err := os.MkdirAll(vo.StateDir, 0o755); err != nil {
+					return nil, err
+				}
+			}
+			if opts.Scorer != nil {
+				vo.Scorer = opts.Scorer()
+			}
+			if pt == parts[0] {
+				lead := pt
+				conf.OnAdvance = func(w uint64, d bistro.Hash, m bistro.Model) {
+					tr.record(name, w, d, m)
+					if w <= p.FirstWindow+1 || w > lastWindow+1 {
+						return
+					}
+					row := windowRow(ctx, int(w-p.FirstWindow-2), m, heldOut, d, lead, miners, chain, p.NetUID)
+					repMu.Lock()
+					rep.PerWindow = append(rep.PerWindow, row)
+					repMu.Unlock()
+					if opts.Progress != nil {
+						opts.Progress(row)
+					}
+				}
+			}
+			if pt.val, err = bistro.NewValidator(conf, vo); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var strategy bistro.MinerStrategy
+		if !pt.honest {
+			a := opts.Adversaries[minerIndex[pt.key.Hotkey()]-opts.Miners]
+			env := Env{Params: &p, Layout: genesis.Layout(), Signer: pt.key, Peers: honestBuckets,
+				Seed: derive(opts.Seed, "adversary", int(pt.uid))}
+			if _, ok := a.(Equivocate); ok {
+				alt := mem.New()
+				bks.addAlt(bucket, alt)
+				env.Alt = alt
+			}
+			strategy = a.Strategy(env)
+		}
+		if pt.miner, err = bistro.NewMiner(conf, strategy); err != nil {
+			return nil, err
+		}
+	}
+	if opts.LateMiner > 0 {
+		late := miners[opts.Miners-1]
+		late.start, _ = win.Start(p.FirstWindow + uint64(opts.LateMiner))
+	}
+
+	// Lockstep: every participant subscribes before the first block, steps
+	// each head up to the last one, then closes its stream.
+	deadline, err := win.Deadline(lastWindow)
+	if err != nil {
+		return nil, err
+	}
+	last := deadline + bistro.Block(p.FinalityLag) + 1
+	for _, pt := range parts {
+		if pt.start > 0 {
+			continue
+		}
+		if pt.stream, err = chain.Subscribe(ctx); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	var joinMu sync.Mutex
+	for _, pt := range parts {
+		g.Go(func() error { return follow(gctx, chain, pt, last, &joinMu) })
+	}
+	chainErr := make(chan error, 1)
+	go func() { chainErr <- chain.Run(ctx) }()
+	err = g.Wait()
+	cancel()
+	<-chainErr
+	if err != nil {
+		return nil, err
+	}
+
+	// The report.
+	fillReport(rep, tr, parts, miners, chain, &p, lastWindow)
+	return rep, nil
+}
+
+// follow steps one participant on every head until last. A participant with
+// a start block subscribes when the chain reaches it (the late miner).
+func follow(ctx context.Context, chain *subtensor.Local, pt *participant, last bistro.Block, joinMu *sync.Mutex) error {
+	if pt.stream == nil {
+		// Wait for the start block by watching the chain's head; the late
+		// miner is not part of lockstep until it subscribes.
+		for chain.Head().Number < pt.start {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Millisecond):
+			}
+		}
+		joinMu.Lock()
+		s, err := chain.Subscribe(ctx)
+		joinMu.Unlock()
+		if err != nil {
+			return err
+		}
+		pt.stream = s
+	}
+	defer pt.stream.Close()
+	for {
+		h, err := pt.stream.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if h.Number > last {
+			return nil
+		}
+		if err := pt.step(ctx, h); err != nil {
+			return fmt.Errorf("%s at block %d: %w", pt.name, h.Number, err)
+		}
+	}
+}
+
+// windowRow measures the shared model after a window (on the lead's
+// goroutine, while its replica is at the new base).
+func windowRow(ctx context.Context, i int, m bistro.Model, heldOut [][]int32, d bistro.Hash, lead *participant,
+	miners []*participant, chain *subtensor.Local, netuid uint16) WindowReport {
+	var tr train.MLP
+	loss, err := tr.Loss(ctx, m, heldOut)
+	if err != nil {
+		loss = math.NaN()
+	}
+	row := WindowReport{Window: i, Loss: loss, Digest: d}
+	led, _ := lead.val.Ledger().(*bistro.MovingAverage)
+	inc := chain.Incentive(netuid)
+	for _, mi := range miners {
+		s := 0.0
+		if led != nil {
+			if e, ok := led.Entry(mi.uid); ok {
+				s = e.Average
+			}
+		}
+		row.Scores = append(row.Scores, s)
+		v := 0.0
+		if int(mi.uid) < len(inc) {
+			v = inc[mi.uid]
+		}
+		row.Incentive = append(row.Incentive, v)
+	}
+	normalize(row.Incentive)
+	return row
+}
+
+func normalize(v []float64) {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	if s > 0 {
+		for i := range v {
+			v[i] /= s
+		}
+	}
+}
+
+func fillReport(rep *Report, tr *trace, parts, miners []*participant, chain *subtensor.Local, p *bistro.Params, lastWindow uint64) {
+	sort.Slice(rep.PerWindow, func(i, j int) bool { return rep.PerWindow[i].Window < rep.PerWindow[j].Window })
+	if n := len(rep.PerWindow); n > 0 {
+		rep.LossFirst, rep.LossLast = rep.PerWindow[0].Loss, rep.PerWindow[n-1].Loss
+		rep.FinalDigest = rep.PerWindow[n-1].Digest
+	}
+	// Digests: every honest participant that held base(w) held the same bits.
+	rep.DigestsAgree = true
+	var windows []uint64
+	for w := range tr.state {
+		windows = append(windows, w)
+	}
+	sort.Slice(windows, func(i, j int) bool { return windows[i] < windows[j] })
+	for _, w := range windows {
+		var ref [2]bistro.Hash
+		first := ""
+		names := make([]string, 0, len(tr.state[w]))
+		for n := range tr.state[w] {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			s := tr.state[w][n]
+			if first == "" {
+				ref, first = s, n
+				continue
+			}
+			if s != ref {
+				rep.DigestsAgree = false
+				rep.Disagreements = append(rep.Disagreements, fmt.Sprintf("window %d: %s holds %s/%s, %s holds %s/%s",
+					w, first, ref[0], ref[1], n, s[0], s[1]))
+			}
+		}
+	}
+	for _, pt := range parts {
+		if !pt.honest {
+			continue
+		}
+		target := lastWindow + 1
+		if pt.miner != nil {
+			target = lastWindow + 2 // miners hold the next window's base
+		}
+		if _, ok := tr.state[target-1][pt.name]; !ok && (pt.miner == nil || pt.start == 0) {
+			rep.DigestsAgree = false
+			rep.Disagreements = append(rep.Disagreements, fmt.Sprintf("%s never reached base(%d)", pt.name, target-1))
+		}
+	}
+
+	// Miners: compute, the lead's score, the chain's incentive.
+	var honestCompute float64
+	var honestN int
+	for _, m := range miners {
+		if m.role == "honest" && m.start == 0 {
+			honestCompute += float64(m.miner.Stats().Trained)
+			honestN++
+		}
+	}
+	if honestN > 0 {
+		honestCompute /= float64(honestN)
+	}
+	lead := parts[0]
+	led, _ := lead.val.Ledger().(*bistro.MovingAverage)
+	inc := chain.Incentive(p.NetUID)
+	var incs []float64
+	for _, m := range miners {
+		mr := MinerReport{Hotkey: m.key.Hotkey().String(), UID: int(m.uid), Role: m.role}
+		if honestCompute > 0 {
+			mr.Compute = float64(m.miner.Stats().Trained) / honestCompute
+		}
+		if led != nil {
+			if e, ok := led.Entry(m.uid); ok {
+				mr.Score, mr.Evaluations = e.Average, e.Evaluations
+			}
+		}
+		if int(m.uid) < len(inc) {
+			mr.Incentive = inc[m.uid]
+		}
+		incs = append(incs, mr.Incentive)
+		rep.Miners = append(rep.Miners, mr)
+	}
+	normalize(incs)
+	for i := range rep.Miners {
+		rep.Miners[i].Incentive = incs[i]
+	}
+	for _, pt := range parts {
+		if pt.val != nil {
+			rep.Validators = append(rep.Validators, pt.val.Stats())
+		}
+	}
+}
+
+// networkParams are the local network's Params: 6-block windows, a grace of
+// 2 and finality one block behind; a quarter of every tensor per slice.
+func networkParams(opts Options, ds *data.OpticsDataset, cfg bistro.ModelConfig, genesis bistro.Hash) bistro.Params {
+	p := bistro.DefaultParams(1)
+	p.BlocksPerWindow, p.Grace, p.FinalityLag = 6, 2, 1
+	p.BlockTimeMS, p.UploadTimeMS, p.MergeTimeMS = 12000, 20000, 30000
+	p.PagesPerWindow, p.PageLength = 2, uint32(opts.PageLength)
+	p.DatasetPages, p.DatasetDigest = ds.Pages(), ds.Digest()
+	p.SliceFraction, p.SliceRun = 0.25, 1
+	p.LR = bistro.Schedule{Kind: bistro.ConstantLR, Base: 0.5}
+	p.ClipNorm = 1
+	p.Model, p.GenesisDigest = cfg, genesis
+	p.Aggregator = bistro.AggregatorParams{ClipFactor: 2, Trim: 0.2, MedianBelow: 3}
+	p.Checks = bistro.CheckParams{MaxNormFactor: 1.01, MinNormFactor: 0.05}
+	p.CheckpointInterval, p.Retention = 4, 8
+	if opts.Params != nil {
+		opts.Params(&p)
+	}
+	return p
+}
+
+func newChain(opts Options, p *bistro.Params) (*subtensor.Local, error) {
+	lo := subtensor.DefaultLocalOptions()
+	lo.Seed = []byte(opts.Seed)
+	lo.FinalityLag = p.FinalityLag
+	lo.BlockTime = time.Duration(p.BlockTimeMS) * time.Millisecond
+	lo.Genesis = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sn := subtensor.DefaultSubnetOptions(p.NetUID)
+	sn.MaxUIDs = 64
+	sn.MaxValidators = uint16(opts.Validators)
+	sn.ImmunityPeriod = 1 << 20
+	sn.MinNonImmuneUIDs = 0
+	sn.Tempo = p.BlocksPerWindow
+	sn.ActivityCutoff = 1 << 20
+	sn.WeightsRateLimit = p.BlocksPerWindow - 1
+	sn.WeightsVersionKey = bistro.ProtocolVersion
+	sn.MinAllowedWeights = 1
+	lo.Subnets = []subtensor.SubnetOptions{sn}
+	return subtensor.NewLocal(lo)
+}
