@@ -38,6 +38,9 @@ type ValidatorOptions struct {
 	// (research on a local network only: the others will refuse its
 	// aggregates unless they use the same).
 	Aggregator Aggregator
+	// OnAggregate, when set, is told what the validator merged as lead:
+	// the manifest of window w and the uids dropped as duplicates.
+	OnAggregate func(w uint64, manifest []ManifestEntry, dropped []UID)
 }
 
 // ValidatorStats counts what a validator did.
@@ -247,7 +250,7 @@ func (v *Validator) process(ctx context.Context, w uint64) error {
 	}
 	v.history[w] = cur
 	delete(v.history, w-min(w, 3))
-	v.setWeights(ctx)
+	v.setWeights(ctx, peers)
 	if s, ok := v.opt.Ledger.(interface{ Save(string) error }); ok && v.opt.StateDir != "" {
 		if err := s.Save(filepath.Join(v.opt.StateDir, "ledger.json")); err != nil {
 			v.log.Error("save ledger", "err", err)
@@ -431,6 +434,9 @@ func (v *Validator) lead(ctx context.Context, ws *windowSlices) error {
 	}
 	v.count(func(s *ValidatorStats) { s.Led++ })
 	v.log.Info("published aggregate", "window", ws.w, "slices", len(manifest))
+	if v.opt.OnAggregate != nil {
+		v.opt.OnAggregate(ws.w, manifest, dropped)
+	}
 	if v.window%v.p.CheckpointInterval == 0 {
 		if err := v.checkpoint(ctx); err != nil {
 			v.log.Error("checkpoint", "window", v.window, "err", err)
@@ -551,12 +557,19 @@ func (v *Validator) retire(ctx context.Context, w uint64) {
 	}
 }
 
-// setWeights sets the ledger's weights; a rate-limited call waits for a
-// later window.
-func (v *Validator) setWeights(ctx context.Context) {
+// setWeights sets the ledger's weights, naming every other peer (zero for
+// those without weight: Subtensor may require a minimum number of uids); a
+// rate-limited call waits for a later window.
+func (v *Validator) setWeights(ctx context.Context, peers []peer) {
 	uids, ws := v.opt.Ledger.Weights()
 	if len(uids) == 0 {
 		return
+	}
+	for _, p := range peers {
+		if p.Hotkey != v.me && !slices.Contains(uids, p.UID) {
+			uids = append(uids, p.UID)
+			ws = append(ws, 0)
+		}
 	}
 	err := v.cfg.Chain.SetWeights(ctx, v.cfg.Signer, v.p.NetUID, uids, ws, ProtocolVersion)
 	switch {

@@ -146,6 +146,13 @@ type MinerReport struct {
 	Evaluations int `json:"evaluations"`
 }
 
+// AggregateReport is what the lead merged in one window.
+type AggregateReport struct {
+	Window  int   `json:"window"`
+	Merged  []int `json:"merged"`
+	Dropped []int `json:"dropped,omitempty"`
+}
+
 // Report is the outcome of a run.
 type Report struct {
 	Windows   int     `json:"windows"`
@@ -159,8 +166,8 @@ type Report struct {
 	PerWindow []WindowReport `json:"per_window"`
 	// FinalDigest is the state digest after the last window.
 	FinalDigest bistro.Hash `json:"final_digest"`
-	// Aggregates lists, per window, the uids the lead merged.
-	Aggregates [][]int `json:"aggregates"`
+	// Aggregates lists, per window, the uids the lead merged and dropped.
+	Aggregates []AggregateReport `json:"aggregates"`
 	// Validators' counters.
 	Validators []bistro.ValidatorStats `json:"validators"`
 	// Disagreements describes where digests differed (empty when they agree).
@@ -317,11 +324,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	tr := &trace{state: map[uint64]map[string][2]bistro.Hash{}}
 	rep := &Report{Windows: opts.Windows}
 	var repMu sync.Mutex
+	lastWindow := p.FirstWindow + uint64(opts.Windows) - 1
 	minerIndex := map[bistro.Hotkey]int{}
 	for i, m := range miners {
 		minerIndex[m.key.Hotkey()] = i
 	}
-	lastWindow := p.FirstWindow + uint64(opts.Windows) - 1
 
 	var honestBuckets []PeerBucket
 	for _, pt := range parts {
@@ -348,6 +355,23 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			vo := bistro.ValidatorOptions{
 				Sampler: bistro.NewSeededSampler(derive(opts.Seed, "sampler", int(pt.uid))), SampleSize: opts.SampleSize,
 				Aggregator: opts.Aggregator,
+			}
+			if pt == parts[0] {
+				vo.OnAggregate = func(w uint64, manifest []bistro.ManifestEntry, dropped []bistro.UID) {
+					if w < p.FirstWindow || w > lastWindow {
+						return
+					}
+					row := AggregateReport{Window: int(w - p.FirstWindow)}
+					for _, e := range manifest {
+						row.Merged = append(row.Merged, int(e.UID))
+					}
+					for _, u := range dropped {
+						row.Dropped = append(row.Dropped, int(u))
+					}
+					repMu.Lock()
+					rep.Aggregates = append(rep.Aggregates, row)
+					repMu.Unlock()
+				}
 			}
 			if !opts.InMemory {
 				vo.StateDir = filepath.Join(root, "state", pt.name)
