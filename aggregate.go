@@ -152,8 +152,9 @@ func (Mean) Merge(dst []float32, inputs [][]float32, scales []float64) {
 type Contribution struct {
 	UID    UID
 	Hotkey Hotkey
-	// SHA256 is the hash of the slice file's bytes as received.
-	SHA256 Hash
+	// Payload is the slice file's payload hash (File.PayloadHash): what was
+	// signed, whatever signature bytes carried it.
+	Payload Hash
 	// Values are the slice's tensors (per layout tensor, at the slice indices).
 	Values [][]float32
 }
@@ -216,7 +217,7 @@ func MergeSlices(agg Aggregator, indices Indices, contributions []Contribution) 
 			continue
 		}
 		kept = append(kept, c)
-		manifest = append(manifest, ManifestEntry{UID: c.UID, Hotkey: c.Hotkey, SHA256: c.SHA256})
+		manifest = append(manifest, ManifestEntry{UID: c.UID, Hotkey: c.Hotkey, Payload: c.Payload})
 	}
 	norms := make([]float64, len(kept))
 	for i, c := range kept {

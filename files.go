@@ -42,8 +42,10 @@ var (
 type ManifestEntry struct {
 	UID    UID    `json:"uid"`
 	Hotkey Hotkey `json:"hotkey"`
-	// SHA256 is the hash of the slice file's bytes as the lead received them.
-	SHA256 Hash `json:"sha256"`
+	// Payload is the payload hash of the slice file the lead merged. The
+	// payload, not the file's bytes: sr25519 signatures are randomized, and the
+	// state digest chain must not depend on them.
+	Payload Hash `json:"payload"`
 }
 
 // File is the content of a slice, aggregate or checkpoint file (SPEC.md §8).
@@ -91,7 +93,7 @@ func (f *File) PayloadHash(layout Layout) Hash {
 	for _, e := range f.Manifest {
 		h.u16(uint16(e.UID))
 		h.raw(e.Hotkey[:])
-		h.raw(e.SHA256[:])
+		h.raw(e.Payload[:])
 	}
 	h.u32(uint32(len(f.Tensors)))
 	for t, v := range f.Tensors {
@@ -213,7 +215,7 @@ func (f *File) metadata() [][2]string {
 			if i > 0 {
 				b.WriteByte(';')
 			}
-			fmt.Fprintf(&b, "%d,%s,%s", e.UID, e.Hotkey, e.SHA256)
+			fmt.Fprintf(&b, "%d,%s,%s", e.UID, e.Hotkey, e.Payload)
 		}
 		m = append(m, [2]string{"manifest", b.String()})
 	}

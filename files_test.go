@@ -71,7 +71,7 @@ func TestFileRoundTrip(t *testing.T) {
 	// Aggregates carry a manifest; checkpoints the full tensors and θ's hash.
 	agg := fx.slice(5)
 	agg.Kind = KindAggregate
-	agg.Manifest = []ManifestEntry{{UID: 1, Hotkey: Hotkey{1}, SHA256: seedOf("a")}, {UID: 4, Hotkey: Hotkey{4}, SHA256: seedOf("b")}}
+	agg.Manifest = []ManifestEntry{{UID: 1, Hotkey: Hotkey{1}, Payload: seedOf("a")}, {UID: 4, Hotkey: Hotkey{4}, Payload: seedOf("b")}}
 	ab, err := Encode(agg, toyLayout, fx.signer)
 	require.NoError(t, err)
 	ag, err := Decode(ab, fx.expect(KindAggregate, 5))

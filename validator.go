@@ -89,7 +89,7 @@ type slot struct {
 	peer peer
 	file *File
 	raw  []byte
-	sum  Hash
+	sum  Hash // the payload hash once decoded
 	err  error
 }
 
@@ -269,8 +269,9 @@ func (v *Validator) fetchSlices(ctx context.Context, ws *windowSlices) {
 		g.Go(func() error {
 			e := v.expect(KindSlice, ws.w, ws.idx)
 			e.Seed, e.Base, e.Hotkey = &ws.seed, &ws.state, &s.peer.Hotkey
-			s.file, s.raw, s.sum, s.err = v.fetch(gctx, s.peer, SliceKey(v.p.NetUID, ws.w, s.peer.Hotkey), e)
+			s.file, s.raw, _, s.err = v.fetch(gctx, s.peer, SliceKey(v.p.NetUID, ws.w, s.peer.Hotkey), e)
 			if s.err == nil {
+				s.sum = s.file.PayloadHash(v.model.Layout())
 				s.err = CheckNorm(v.p, ws.w, s.file.Tensors)
 			}
 			if s.err != nil {
@@ -349,22 +350,26 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowSlices, l
 	cs := make([]Contribution, 0, len(agg.Manifest))
 	for _, e := range agg.Manifest {
 		s := prev.find(e.UID)
-		if s != nil && s.file != nil && s.sum == e.SHA256 && s.peer.Hotkey == e.Hotkey {
-			cs = append(cs, Contribution{UID: e.UID, Hotkey: e.Hotkey, SHA256: e.SHA256, Values: s.file.Tensors})
+		if s != nil && s.file != nil && s.sum == e.Payload && s.peer.Hotkey == e.Hotkey {
+			cs = append(cs, Contribution{UID: e.UID, Hotkey: e.Hotkey, Payload: e.Payload, Values: s.file.Tensors})
 			continue
 		}
 		x := v.expect(KindSlice, prev.w, prev.idx)
 		x.Seed, x.Base, x.Hotkey = &prev.seed, &prev.state, &e.Hotkey
-		f, raw, sum, err := v.fetch(ctx, l, UsedKey(v.p.NetUID, prev.w, e.Hotkey), x)
-		if err != nil || sum != e.SHA256 {
-			return fmt.Errorf("%w: uid %d: the lead's copy of the slice cannot be checked: %v", ErrAggregateMismatch, e.UID, err)
+		f, _, _, err := v.fetch(ctx, l, UsedKey(v.p.NetUID, prev.w, e.Hotkey), x)
+		if err != nil {
+			return fmt.Errorf("%w: uid %d: the lead's copy of the slice: %v", ErrAggregateMismatch, e.UID, err)
 		}
-		if s != nil && s.raw != nil && s.sum != sum && s.peer.Hotkey == e.Hotkey {
-			if _, err := Decode(s.raw, x); err == nil {
-				v.equivocated(ctx, prev.w, s, raw)
+		sum := f.PayloadHash(v.model.Layout())
+		if sum != e.Payload {
+			return fmt.Errorf("%w: uid %d: the lead's copy is not the slice its manifest names", ErrAggregateMismatch, e.UID)
+		}
+		if s != nil && s.raw != nil && s.peer.Hotkey == e.Hotkey {
+			if mine, err := Decode(s.raw, x); err == nil && mine.PayloadHash(v.model.Layout()) != sum {
+				v.equivocated(ctx, prev.w, s)
 			}
 		}
-		cs = append(cs, Contribution{UID: e.UID, Hotkey: e.Hotkey, SHA256: sum, Values: f.Tensors})
+		cs = append(cs, Contribution{UID: e.UID, Hotkey: e.Hotkey, Payload: sum, Values: f.Tensors})
 	}
 	merged, manifest, _, err := MergeSlices(v.agg, prev.idx, cs)
 	if err != nil {
@@ -381,9 +386,10 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowSlices, l
 	return nil
 }
 
-// equivocated records a proven equivocation: s is this validator's copy,
-// other the lead's, both signed by the miner for the same window.
-func (v *Validator) equivocated(ctx context.Context, w uint64, s *slot, other []byte) {
+// equivocated records a proven equivocation: s is this validator's copy of
+// a slice; another validly signed one by the same miner for the same window
+// has another payload.
+func (v *Validator) equivocated(ctx context.Context, w uint64, s *slot) {
 	if !v.liars[s.peer.Hotkey] {
 		v.count(func(st *ValidatorStats) { st.Equivocators++ })
 	}
@@ -406,7 +412,7 @@ func (v *Validator) lead(ctx context.Context, ws *windowSlices) error {
 		if s.file == nil || v.liars[s.peer.Hotkey] || !v.opt.Ledger.Eligible(s.peer.UID) {
 			continue
 		}
-		cs = append(cs, Contribution{UID: s.peer.UID, Hotkey: s.peer.Hotkey, SHA256: s.sum, Values: s.file.Tensors})
+		cs = append(cs, Contribution{UID: s.peer.UID, Hotkey: s.peer.Hotkey, Payload: s.sum, Values: s.file.Tensors})
 		raw[s.peer.UID] = s.raw
 	}
 	merged, manifest, dropped, err := MergeSlices(v.agg, ws.idx, cs)
@@ -490,9 +496,9 @@ func (v *Validator) readEvidence(ctx context.Context, w uint64) {
 			}
 			x := v.expect(KindSlice, old.w, old.idx)
 			x.Seed, x.Base, x.Hotkey = &old.seed, &old.state, &hk
-			_, raw, sum, err := v.fetch(ctx, p, o.Key, x)
-			if err == nil && sum != mine.sum {
-				v.equivocated(ctx, old.w, mine, raw)
+			f, _, _, err := v.fetch(ctx, p, o.Key, x)
+			if err == nil && f.PayloadHash(v.model.Layout()) != mine.sum {
+				v.equivocated(ctx, old.w, mine)
 			}
 		}
 	}

@@ -348,7 +348,7 @@ func TestVectorsFiles(t *testing.T) {
 		{Kind: KindSlice, NetUID: 3, Window: 12, Hotkey: alice.Hotkey(), Params: seedOf("p"), Base: seedOf("base"), Seed: seedOf("seed"),
 			Tensors: [][]float32{{0.5, -1.25e-3}, {3}}},
 		{Kind: KindAggregate, NetUID: 3, Window: 12, Hotkey: bob.Hotkey(), Params: seedOf("p"), Base: seedOf("base2"), Seed: seedOf("seed"),
-			Manifest: []ManifestEntry{{UID: 0, Hotkey: alice.Hotkey(), SHA256: seedOf("s0")}, {UID: 9, Hotkey: bob.Hotkey(), SHA256: seedOf("s9")}},
+			Manifest: []ManifestEntry{{UID: 0, Hotkey: alice.Hotkey(), Payload: seedOf("s0")}, {UID: 9, Hotkey: bob.Hotkey(), Payload: seedOf("s9")}},
 			Tensors:  [][]float32{{1e-7, 0}, {-2}}},
 		{Kind: KindCheckpoint, NetUID: 3, Window: 50, Hotkey: bob.Hotkey(), Params: seedOf("p"), Base: seedOf("d50"),
 			Tensors: [][]float32{{1, 2, 3, 4, 5, 6}, {-0.5, 0.25}}},

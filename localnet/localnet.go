@@ -76,6 +76,9 @@ type Options struct {
 	// LateMiner, when > 0, starts the last honest miner only at that window
 	// (it joins from the latest checkpoint).
 	LateMiner int
+	// RestartValidator, when > 0, kills the last validator at that window
+	// and starts a new one on the same state folder (its ledger persists).
+	RestartValidator int
 	// Logger receives the participants' logs; nil discards them.
 	Logger *slog.Logger
 	// Progress, when set, is called after each window is scored.
@@ -113,6 +116,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("localnet: HeldOut %d < 1", o.HeldOut)
 	case o.LateMiner < 0 || o.LateMiner >= o.Windows:
 		return fmt.Errorf("localnet: LateMiner %d not in [0, Windows %d)", o.LateMiner, o.Windows)
+	case o.RestartValidator < 0 || o.RestartValidator >= o.Windows:
+		return fmt.Errorf("localnet: RestartValidator %d not in [0, Windows %d)", o.RestartValidator, o.Windows)
+	case o.RestartValidator > 0 && o.InMemory:
+		return fmt.Errorf("localnet: RestartValidator needs a state folder (InMemory is set)")
 	}
 	return nil
 }
@@ -172,6 +179,21 @@ type Report struct {
 	Validators []bistro.ValidatorStats `json:"validators"`
 	// Disagreements describes where digests differed (empty when they agree).
 	Disagreements []string `json:"disagreements,omitempty"`
+	// Participants lists every miner and validator with its counters.
+	Participants []ParticipantReport `json:"participants"`
+}
+
+// ParticipantReport is one participant at the end of a run.
+type ParticipantReport struct {
+	Name     string       `json:"name"`
+	Role     string       `json:"role"`
+	UID      int          `json:"uid"`
+	Trained  int          `json:"trained"`
+	Uploaded int          `json:"uploaded"`
+	State    bistro.State `json:"state"`
+	Restarts int          `json:"restarts,omitempty"`
+	// Windows lists the base windows its replica held, with their digests.
+	Windows int `json:"windows_held"`
 }
 
 func derive(seed, what string, i int) bistro.Hash {
@@ -189,6 +211,13 @@ type participant struct {
 	val    *bistro.Validator
 	start  bistro.Block // steps from this block on
 	stream bistro.BlockStream
+	join   chan bistro.BlockStream // a late participant's stream
+
+	conf    bistro.Config // to restart a validator
+	fresh   func() bistro.Model
+	vopts   bistro.ValidatorOptions
+	restart bistro.Block // restart the validator at this block
+	reborn  int          // restarts done
 }
 
 func (p *participant) step(ctx context.Context, h bistro.Head) error {
@@ -386,7 +415,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 				lead := pt
 				conf.OnAdvance = func(w uint64, d bistro.Hash, m bistro.Model) {
 					tr.record(name, w, d, m)
-					if w <= p.FirstWindow+1 || w > lastWindow+1 {
+					if w <= p.FirstWindow+1 || w > lastWindow+2 {
 						return
 					}
 					row := windowRow(ctx, int(w-p.FirstWindow-2), m, heldOut, d, lead, miners, chain, p.NetUID)
@@ -401,6 +430,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			if pt.val, err = bistro.NewValidator(conf, vo); err != nil {
 				return nil, err
 			}
+			pt.conf, pt.vopts = conf, vo
+			pt.fresh = func() bistro.Model { return genesis.Clone() }
 			continue
 		}
 		var strategy bistro.MinerStrategy
@@ -422,17 +453,31 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.LateMiner > 0 {
 		late := miners[opts.Miners-1]
 		late.start, _ = win.Start(p.FirstWindow + uint64(opts.LateMiner))
+		late.join = make(chan bistro.BlockStream, 1)
+	}
+	if opts.RestartValidator > 0 {
+		parts[opts.Validators-1].restart, _ = win.Start(p.FirstWindow + uint64(opts.RestartValidator))
 	}
 
 	// Lockstep: every participant subscribes before the first block, steps
-	// each head up to the last one, then closes its stream.
-	deadline, err := win.Deadline(lastWindow)
+	// each head up to the last one, then closes its stream. An observer
+	// stream hands late participants a stream at their start block, while
+	// it holds the chain there, so they join at the same block every run.
+	// The last window's aggregate is applied when the lead processes the
+	// window after it: run until then.
+	deadline, err := win.Deadline(lastWindow + 1)
 	if err != nil {
 		return nil, err
 	}
 	last := deadline + bistro.Block(p.FinalityLag) + 1
+	var observer bistro.BlockStream
 	for _, pt := range parts {
-		if pt.start > 0 {
+		if pt.join != nil {
+			if observer == nil {
+				if observer, err = chain.Subscribe(ctx); err != nil {
+					return nil, err
+				}
+			}
 			continue
 		}
 		if pt.stream, err = chain.Subscribe(ctx); err != nil {
@@ -442,9 +487,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	var joinMu sync.Mutex
 	for _, pt := range parts {
-		g.Go(func() error { return follow(gctx, chain, pt, last, &joinMu) })
+		g.Go(func() error { return follow(gctx, chain, pt, last) })
+	}
+	if observer != nil {
+		g.Go(func() error { return observe(gctx, chain, observer, parts, last) })
 	}
 	chainErr := make(chan error, 1)
 	go func() { chainErr <- chain.Run(ctx) }()
@@ -460,28 +507,40 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return rep, nil
 }
 
-// follow steps one participant on every head until last. A participant with
-// a start block subscribes when the chain reaches it (the late miner).
-func follow(ctx context.Context, chain *subtensor.Local, pt *participant, last bistro.Block, joinMu *sync.Mutex) error {
-	if pt.stream == nil {
-		// Wait for the start block by watching the chain's head; the late
-		// miner is not part of lockstep until it subscribes.
-		for chain.Head().Number < pt.start {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Millisecond):
+// observe follows the chain for the late participants and hands each its
+// stream at its start block.
+func observe(ctx context.Context, chain *subtensor.Local, s bistro.BlockStream, parts []*participant, last bistro.Block) error {
+	defer s.Close()
+	for {
+		h, err := s.Next(ctx)
+		if err != nil {
+			return nil
+		}
+		for _, pt := range parts {
+			if pt.join != nil && h.Number == pt.start {
+				js, err := chain.Subscribe(ctx)
+				if err != nil {
+					return err
+				}
+				pt.join <- js
 			}
 		}
-		joinMu.Lock()
-		s, err := chain.Subscribe(ctx)
-		joinMu.Unlock()
-		if err != nil {
-			return err
+		if h.Number >= last {
+			return nil
 		}
-		pt.stream = s
 	}
-	defer pt.stream.Close()
+}
+
+// follow steps one participant on every head until last.
+func follow(ctx context.Context, chain *subtensor.Local, pt *participant, last bistro.Block) error {
+	if pt.join != nil {
+		select {
+		case pt.stream = <-pt.join:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	defer func() { pt.stream.Close() }()
 	for {
 		h, err := pt.stream.Next(ctx)
 		if err != nil {
@@ -492,6 +551,28 @@ func follow(ctx context.Context, chain *subtensor.Local, pt *participant, last b
 		}
 		if h.Number > last {
 			return nil
+		}
+		if pt.restart > 0 && h.Number == pt.restart && pt.reborn == 0 {
+			// Kill the validator and start a new one on the same state
+			// folder. The new stream is opened before the old one is closed,
+			// so the chain waits at this head for the newcomer.
+			s, err := chain.Subscribe(ctx)
+			if err != nil {
+				return err
+			}
+			pt.stream.Close()
+			pt.stream = s
+			conf := pt.conf
+			conf.Genesis = pt.fresh()
+			vo := pt.vopts
+			vo.Ledger = nil // loaded again from the state folder
+			if pt.val, err = bistro.NewValidator(conf, vo); err != nil {
+				return err
+			}
+			pt.reborn++
+			if h, err = s.Next(ctx); err != nil {
+				return nil
+			}
 		}
 		if err := pt.step(ctx, h); err != nil {
 			return fmt.Errorf("%s at block %d: %w", pt.name, h.Number, err)
@@ -579,13 +660,9 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, chain *sub
 		if !pt.honest {
 			continue
 		}
-		target := lastWindow + 1
-		if pt.miner != nil {
-			target = lastWindow + 2 // miners hold the next window's base
-		}
-		if _, ok := tr.state[target-1][pt.name]; !ok && (pt.miner == nil || pt.start == 0) {
+		if _, ok := tr.state[lastWindow+2][pt.name]; !ok {
 			rep.DigestsAgree = false
-			rep.Disagreements = append(rep.Disagreements, fmt.Sprintf("%s never reached base(%d)", pt.name, target-1))
+			rep.Disagreements = append(rep.Disagreements, fmt.Sprintf("%s never reached base(%d)", pt.name, lastWindow+2))
 		}
 	}
 
@@ -626,9 +703,21 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, chain *sub
 		rep.Miners[i].Incentive = incs[i]
 	}
 	for _, pt := range parts {
+		pr := ParticipantReport{Name: pt.name, Role: pt.role, UID: int(pt.uid), Restarts: pt.reborn}
 		if pt.val != nil {
-			rep.Validators = append(rep.Validators, pt.val.Stats())
+			st := pt.val.Stats()
+			rep.Validators = append(rep.Validators, st)
+			pr.State = st.State
+		} else {
+			st := pt.miner.Stats()
+			pr.Trained, pr.Uploaded, pr.State = st.Trained, st.Uploaded, st.State
 		}
+		for _, byName := range tr.state {
+			if _, ok := byName[pt.name]; ok {
+				pr.Windows++
+			}
+		}
+		rep.Participants = append(rep.Participants, pr)
 	}
 }
 

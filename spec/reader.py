@@ -1590,7 +1590,7 @@ def check_keys(vectors):
 
 def _file_from_vector(v):
     layout = [(t["name"], t["shape"]) for t in v["layout"]]
-    manifest = [(e["uid"], e["hotkey"], parse_digest(e["sha256"])) for e in v["manifest"] or []]
+    manifest = [(e["uid"], e["hotkey"], parse_digest(e["payload"])) for e in v["manifest"] or []]
     return {
         "kind": v["kind"], "netuid": v["netuid"], "window": v["window"],
         "hotkey": v["hotkey"], "params": parse_digest(v["params"]),

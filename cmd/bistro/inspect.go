@@ -77,7 +77,7 @@ func inspect(b []byte, maxBytes int) (*bistro.File, bistro.Layout, bool, error) 
 type report struct {
 	File        string                 `json:"file"`
 	Bytes       int                    `json:"bytes"`
-	SHA256      bistro.Hash            `json:"sha256"` // of the file's bytes, as a manifest names it
+	SHA256      bistro.Hash            `json:"sha256"` // of the file's bytes (a manifest names the payload hash)
 	Kind        string                 `json:"kind"`
 	NetUID      uint16                 `json:"netuid"`
 	Window      uint64                 `json:"window"`
@@ -168,7 +168,7 @@ func (r *report) write(w io.Writer) error {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "uid\thotkey\tsha256")
 		for _, e := range r.Manifest {
-			fmt.Fprintf(tw, "%d\t%s\t%s\n", e.UID, e.Hotkey, e.SHA256)
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", e.UID, e.Hotkey, e.Payload)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -82,8 +82,8 @@ func newFixture(t *testing.T) *fixture {
 	agg := fx.sliceFile(5)
 	agg.Kind = bistro.KindAggregate
 	agg.Manifest = []bistro.ManifestEntry{
-		{UID: 1, Hotkey: signer.Hotkey(), SHA256: hashOf("slice 1")},
-		{UID: 4, Hotkey: bistro.Hotkey{4}, SHA256: hashOf("slice 4")},
+		{UID: 1, Hotkey: signer.Hotkey(), Payload: hashOf("slice 1")},
+		{UID: 4, Hotkey: bistro.Hotkey{4}, Payload: hashOf("slice 4")},
 	}
 	fx.write(t, fx.aggregate, agg)
 	fx.write(t, fx.checkpoint, fx.checkpointFile(&fx.p, 0, m))
