@@ -41,6 +41,9 @@ type Config struct {
 	Genesis Model
 	// Logger receives structured logs; nil discards.
 	Logger *slog.Logger
+	// Clock times the work for the stats (SystemClock when nil); nothing
+	// the protocol decides depends on it.
+	Clock Clock
 	// FetchConcurrency bounds parallel fetches (default 8).
 	FetchConcurrency int
 	// OnAdvance, when set, is called on the participant's goroutine each
@@ -126,6 +129,9 @@ func newCore(cfg Config) (*core, error) {
 	}
 	if cfg.FetchConcurrency == 0 {
 		cfg.FetchConcurrency = 8
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -55,6 +56,11 @@ type ValidatorStats struct {
 	Equivocators int // equivocations proven
 	WeightsSet   int
 	State        State
+	// FetchTime is the time spent fetching and checking slices, RecomputeTime
+	// the time spent recomputing and scoring the sample (Config.Clock). They
+	// are measurements, not results: JSON leaves them out.
+	FetchTime     time.Duration `json:"-"`
+	RecomputeTime time.Duration `json:"-"`
 }
 
 // Validator runs the validator's duties (doc.go) each window once its
@@ -236,8 +242,12 @@ func (v *Validator) process(ctx context.Context, w uint64) error {
 			cur.slots = append(cur.slots, slot{peer: p})
 		}
 	}
+	t0 := v.cfg.Clock.Now()
 	v.fetchSlices(ctx, cur)
+	t1 := v.cfg.Clock.Now()
 	v.score(ctx, cur)
+	t2 := v.cfg.Clock.Now()
+	v.count(func(s *ValidatorStats) { s.FetchTime += t1.Sub(t0); s.RecomputeTime += t2.Sub(t1) })
 
 	// base(w) → base(w+1) with the lead's aggregate of w−1, checked first.
 	if err := v.applyPrevious(ctx, w); err != nil {

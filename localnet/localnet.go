@@ -104,6 +104,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("localnet: Miners %d < 1", o.Miners)
 	case o.Validators < 1:
 		return fmt.Errorf("localnet: Validators %d < 1", o.Validators)
+	case o.Validators+o.Miners+len(o.Adversaries) > 4096:
+		return fmt.Errorf("localnet: %d participants > 4096", o.Validators+o.Miners+len(o.Adversaries))
 	case o.Windows < 1:
 		return fmt.Errorf("localnet: Windows %d < 1", o.Windows)
 	case o.SampleSize < 1:
@@ -749,7 +751,7 @@ func newChain(opts Options, p *bistro.Params) (*subtensor.Local, error) {
 	lo.BlockTime = time.Duration(p.BlockTimeMS) * time.Millisecond
 	lo.Genesis = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	sn := subtensor.DefaultSubnetOptions(p.NetUID)
-	sn.MaxUIDs = 64
+	sn.MaxUIDs = uint16(max(64, opts.Validators+opts.Miners+len(opts.Adversaries)))
 	sn.MaxValidators = uint16(opts.Validators)
 	sn.ImmunityPeriod = 1 << 20
 	sn.MinNonImmuneUIDs = 0
