@@ -1860,6 +1860,88 @@ def check_weights(vectors):
     return len(vectors)
 
 
+# ---------------------------------------------------------------------------------------
+# §4.2 the raw-bytes dataset and §12 mlp/v1
+
+
+OPTICS_SHA256 = "d4a9ac22462b35e7821a4f2706c211093da678620a8f9997989ee7cf8d507bbd"
+
+
+def optics_path():
+    """The Go distribution's Opticks text: $GOROOT, else `go env GOROOT`."""
+    import subprocess
+    root = os.environ.get("GOROOT") or subprocess.run(
+        ["go", "env", "GOROOT"], capture_output=True, text=True, check=True).stdout.strip()
+    return os.path.join(root, "src", "testdata", "Isaac.Newton-Opticks.txt")
+
+
+def bytes_manifest_digest(file_sha, size, page_length, train, held_out):
+    b = b"bistro/dataset/bytes/v1"
+    return hashlib.sha256(bytes([len(b)]) + b + file_sha + u64(size) + u32(page_length)
+                          + u64(train) + u64(held_out)).digest()
+
+
+def check_dataset_optics(vectors):
+    with open(optics_path(), "rb") as fh:
+        text = fh.read()
+    file_sha = hashlib.sha256(text).digest()
+    for i, v in enumerate(vectors):
+        expect(i, "file sha256", file_sha.hex(), v["file_sha256"])
+        expect(i, "file sha256 pinned", OPTICS_SHA256, v["file_sha256"])
+        expect(i, "size", len(text), v["file_size"])
+        L, Hh = v["page_length"], v["held_out"]
+        P = len(text) // L
+        train = P - Hh
+        expect(i, "training pages", train, v["training_pages"])
+        expect(i, "manifest digest", bytes_manifest_digest(file_sha, len(text), L, train, Hh).hex(),
+               v["manifest_digest"])
+        for p in v["pages"]:
+            expect(i, f"page {p['id']}", list(text[p["id"] * L:p["id"] * L + 16]), p["first_tokens"])
+        expect(i, "first held-out page", list(text[train * L:train * L + 16]), v["held_out_first_tokens"])
+    return len(vectors)
+
+
+def mlp_layout(cfg):
+    V, C, E, Hd = cfg["vocab"], cfg["context"], cfg["embed"], cfg["hidden"]
+    return [("embed", [V, E]), ("hidden.w", [C * E, Hd]), ("hidden.b", [Hd]),
+            ("out.w", [Hd, V]), ("out.b", [V])]
+
+
+def mlp_init(cfg, seed):
+    C, E, Hd = cfg["context"], cfg["embed"], cfg["hidden"]
+    fan = {"embed": 1, "hidden.w": C * E, "hidden.b": C * E, "out.w": Hd, "out.b": Hd}
+    r = Rand(seed)
+    out = []
+    for name, shape in mlp_layout(cfg):
+        s = 1 / math.sqrt(fan[name])
+        n = math.prod(shape)
+        vals = []
+        for _ in range(n):
+            u = r.next() >> 40
+            v = (2 * u + 1 - (1 << 24)) / (1 << 24)          # exact in binary64 and f32
+            vals.append(struct.unpack("<f", struct.pack("<f", v * s))[0])
+        out.append(vals)
+    return out
+
+
+def check_mlp_init(vectors):
+    for i, v in enumerate(vectors):
+        cfg = v["config"]
+        layout = mlp_layout(cfg)
+        params = sum(math.prod(sh) for _, sh in layout)
+        expect(i, "parameters", params, cfg["parameters"])
+        expect(i, "layers/heads", (cfg["layers"], cfg["heads"]), (0, 0))
+        expect(i, "layout digest", layout_digest(layout).hex(), v["layout_digest"])
+        vals = mlp_init(cfg, bytes.fromhex(v["seed"]))
+        for (name, shape), t, got in zip(layout, v["tensors"], vals, strict=True):
+            expect(i, f"{name} name/shape", (name, shape), (t["name"], t["shape"]))
+            expect(i, f"{name} first bits", [struct.unpack("<I", struct.pack("<f", x))[0] for x in got[:4]],
+                   t["first_bits"])
+        blobs = [b"".join(struct.pack("<f", x) for x in t) for t in vals]
+        expect(i, "theta hash", theta_hash(layout, blobs).hex(), v["theta_hash"])
+    return len(vectors)
+
+
 CHECKS = {
     "hash.json": check_hash,
     "rand.json": check_rand,
@@ -1875,6 +1957,8 @@ CHECKS = {
     "state.json": check_state,
     "aggregate.json": check_aggregate,
     "weights.json": check_weights,
+    "dataset_optics.json": check_dataset_optics,
+    "mlp_init.json": check_mlp_init,
 }
 
 
