@@ -7,6 +7,7 @@
 //	bistro params show [--json] FILE
 //	bistro inspect [--json] [--max-bytes N] [--require-valid] FILE
 //	bistro verify --params P [--window W] [--layout L.json] [--seed HEX] [--base HEX] [--hotkey SS58] FILE
+//	bistro genesis --out DIR [--seed TEXT] [--key URI] [--context C --embed E --hidden H] [--page-length L]
 //
 // Results go to stdout, errors to stderr. The exit status is 0 on success, 1
 // when a file is invalid or cannot be read, and 2 on a usage error.
@@ -43,6 +44,11 @@ commands:
          [--hotkey SS58] [--max-bytes N] FILE
         decode FILE with every expectation the protocol has and report OK or
         the first rejection
+  genesis --out DIR [--seed TEXT] [--key URI] [--netuid N] [--context C]
+          [--embed E] [--hidden H] [--page-length L] [--held-out N]
+        draw θ₀ of an mlp/v1 model from a seed, write it as a signed
+        checkpoint (genesis.safetensors) and a Params file pinning its digest
+        and the offline dataset (params.json)
   help  print this message
 
 Flags may come before or after FILE. Exit status: 0 ok, 1 invalid file, 2 usage.
@@ -69,8 +75,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runInspect(rest, stdout, stderr)
 	case "verify":
 		return runVerify(rest, stdout, stderr)
+	case "genesis":
+		return runGenesis(rest, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "bistro: unknown command %q (want params, inspect or verify; see bistro help)\n", cmd)
+		fmt.Fprintf(stderr, "bistro: unknown command %q (want params, inspect, verify or genesis; see bistro help)\n", cmd)
 		return exitUsage
 	}
 }
