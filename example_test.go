@@ -1,10 +1,13 @@
 package bistro_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 
 	"github.com/bistro-go/bistro"
+	"github.com/bistro-go/bistro/train"
+	"github.com/bistro-go/bistro/train/data"
 )
 
 func exampleParams() bistro.Params {
@@ -76,4 +79,47 @@ func ExampleCommitment_Fields() {
 	fmt.Println(len(fields), len(fields[0]), back.Bucket, err)
 	// Output:
 	// 2 59 bistro-miner-7 <nil>
+}
+
+// Another subnet's validator scores one miner's slice with no loop and no
+// chain: Params, the base model, a trainer and the dataset are all it needs.
+func ExampleScoreSlice() {
+	ctx := context.Background()
+	ds, err := data.OpenOptics(data.OpticsOptions{PageLength: 128, HeldOut: 4})
+	if err != nil {
+		panic(err)
+	}
+	cfg, _ := train.NewMLPConfig(256, 4, 8, 32)
+	base, _ := train.InitMLP(cfg, sha256.Sum256([]byte("genesis")))
+	theta, _ := bistro.ThetaHash(base)
+	p := bistro.DefaultParams(3)
+	p.PageLength, p.DatasetPages, p.DatasetDigest = 128, ds.Pages(), ds.Digest()
+	p.Model, p.GenesisDigest = cfg, theta
+	p.SliceFraction, p.LR = 0.1, bistro.Schedule{Kind: bistro.ConstantLR, Base: 0.5}
+	p.Checks.MinNormFactor = 0.05
+
+	miner, _ := bistro.KeypairFromURI("//Miner")
+	const w = 7
+	seed := sha256.Sum256([]byte("hash of the seed block of window 7"))
+	idx, _ := bistro.Slices{Fraction: p.SliceFraction, Run: p.SliceRun}.Select(seed, base.Layout())
+	pages, _ := bistro.NewPages(&p)
+	tr := &train.MLP{}
+
+	// What an honest miner uploads, and what a lazy one does.
+	honest, _ := bistro.Recompute(ctx, &p, base, tr, ds, pages, w, miner.Hotkey(), idx)
+	lazy := make([][]float32, len(idx))
+	for t := range idx {
+		lazy[t] = make([]float32, len(idx[t]))
+	}
+	for _, values := range [][][]float32{honest, lazy} {
+		s, err := bistro.ScoreSlice(ctx, &p, base, tr, ds, nil,
+			bistro.SliceInput{Window: w, Hotkey: miner.Hotkey(), Seed: seed, Values: values})
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(s.Verdict, s.Value)
+	}
+	// Output:
+	// pass 1
+	// fail 0
 }

@@ -223,6 +223,10 @@ func (m *Miner) upload(ctx context.Context, finalized Block) {
 	for w := range m.done {
 		if w+m.p.Retention < m.window {
 			delete(m.done, w)
+			// Retention: the slice is no longer needed by anyone.
+			if err := m.cfg.Bucket.Delete(ctx, SliceKey(m.p.NetUID, w, m.me)); err != nil {
+				m.log.Warn("retention", "window", w, "err", err)
+			}
 		}
 	}
 }
