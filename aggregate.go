@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"math"
 	"slices"
 	"sort"
@@ -237,16 +238,11 @@ func MergeSlices(agg Aggregator, indices Indices, contributions []Contribution) 
 }
 
 // ThetaHash returns the SHA-256 of a model's full parameters θ (SPEC.md
-// §8.3): SHA-256(u8 len ‖ "bistro/theta" ‖ layout digest ‖ every tensor's
+// §8.4): SHA-256(u8 len ‖ "bistro/theta" ‖ layout digest ‖ every tensor's
 // float32 little-endian bytes in layout order). It reads one tensor at a time.
 func ThetaHash(m Model) (Hash, error) {
 	layout := m.Layout()
-	h := sha256.New()
-	const domain = "bistro/theta"
-	h.Write([]byte{byte(len(domain))})
-	h.Write([]byte(domain))
-	ld := layout.Digest()
-	h.Write(ld[:])
+	h := newThetaHasher(layout)
 	var buf []float32
 	for t, spec := range layout {
 		buf = slices.Grow(buf[:0], spec.Len())[:spec.Len()]
@@ -258,6 +254,27 @@ func ThetaHash(m Model) (Hash, error) {
 	var out Hash
 	h.Sum(out[:0])
 	return out, nil
+}
+
+// thetaHashOf is ThetaHash of tensors held in memory (a checkpoint's).
+func thetaHashOf(layout Layout, tensors [][]float32) Hash {
+	h := newThetaHasher(layout)
+	for _, v := range tensors {
+		h.Write(f32Bytes(v))
+	}
+	var out Hash
+	h.Sum(out[:0])
+	return out
+}
+
+func newThetaHasher(layout Layout) hash.Hash {
+	h := sha256.New()
+	const domain = "bistro/theta"
+	h.Write([]byte{byte(len(domain))})
+	h.Write([]byte(domain))
+	ld := layout.Digest()
+	h.Write(ld[:])
+	return h
 }
 
 // TouchedHash returns H("bistro/touched", for each tensor: u64 count ‖ the

@@ -160,3 +160,17 @@ func TestStateChain(t *testing.T) {
 	assert.NotEqual(t, touched, t2, "a different touched coordinate changes the hash")
 	assert.ErrorIs(t, ApplyAggregate(m, idx, &File{Tensors: [][]float32{{1, 2}}}), ErrWrongShape)
 }
+
+func TestThetaHashOfMatches(t *testing.T) {
+	m, err := NewMemModel(toyLayout)
+	require.NoError(t, err)
+	for i := range m.Flat() {
+		m.Flat()[i] = float32(i) / 3
+	}
+	want, err := ThetaHash(m)
+	require.NoError(t, err)
+	assert.Equal(t, want, thetaHashOf(toyLayout, [][]float32{m.Tensor(0), m.Tensor(1)}))
+	m.Flat()[0]++
+	other, _ := ThetaHash(m)
+	assert.NotEqual(t, want, other)
+}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -337,18 +339,13 @@ func (c *core) loadCheckpoint(ctx context.Context, limit uint64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	objs, err := st.List(ctx, fmt.Sprintf("bistro/v1/%d/checkpoints/", c.p.NetUID))
+	windows, err := checkpointWindows(ctx, st, c.p.NetUID)
 	if err != nil {
 		return false, err
 	}
-	var windows []uint64
-	for _, o := range objs {
-		var w uint64
-		if _, err := fmt.Sscanf(o.Key, fmt.Sprintf("bistro/v1/%d/checkpoints/%%d.safetensors", c.p.NetUID), &w); err == nil && w <= limit {
-			windows = append(windows, w)
-		}
+	for len(windows) > 0 && windows[len(windows)-1] > limit {
+		windows = windows[:len(windows)-1]
 	}
-	slices.Sort(windows)
 	for i := len(windows) - 1; i >= 0; i-- {
 		w := windows[i]
 		e := c.expect(KindCheckpoint, w, nil)
@@ -358,17 +355,16 @@ func (c *core) loadCheckpoint(ctx context.Context, limit uint64) (bool, error) {
 			c.log.Warn("checkpoint refused", "window", w, "err", err)
 			continue
 		}
+		// Check θ before touching the replica: a bad checkpoint changes nothing.
+		if theta := thetaHashOf(c.model.Layout(), f.Tensors); theta != f.Theta {
+			c.log.Warn("checkpoint refused", "window", w, "err",
+				fmt.Errorf("%w: θ hashes to %s, the file says %s", ErrWrongBase, theta, f.Theta))
+			continue
+		}
 		for t, v := range f.Tensors {
 			if err := c.model.Write(t, v); err != nil {
 				return false, err
 			}
-		}
-		theta, err := ThetaHash(c.model)
-		if err != nil {
-			return false, err
-		}
-		if theta != f.Theta {
-			return false, fmt.Errorf("%w: checkpoint %d: θ hashes to %s, the file says %s", ErrWrongBase, w, theta, f.Theta)
 		}
 		c.window, c.state = w, f.Base
 		c.log.Info("loaded checkpoint", "window", w, "state", f.Base.String())
@@ -376,6 +372,24 @@ func (c *core) loadCheckpoint(ctx context.Context, limit uint64) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// checkpointWindows lists the windows of the checkpoints in st, ascending.
+func checkpointWindows(ctx context.Context, st Storage, netuid uint16) ([]uint64, error) {
+	prefix := fmt.Sprintf("bistro/v1/%d/checkpoints/", netuid)
+	objs, err := st.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var windows []uint64
+	for _, o := range objs {
+		n, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, prefix), ".safetensors")
+		if w, err := strconv.ParseUint(n, 10, 64); ok && err == nil {
+			windows = append(windows, w)
+		}
+	}
+	slices.Sort(windows)
+	return windows, nil
 }
 
 // State reports which base the replica holds: base(window) with digest d.

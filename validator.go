@@ -556,18 +556,10 @@ func (v *Validator) retire(ctx context.Context, w uint64) {
 			_ = v.cfg.Bucket.Delete(ctx, o.Key)
 		}
 	}
-	cps, err := v.cfg.Bucket.List(ctx, fmt.Sprintf("bistro/v1/%d/checkpoints/", v.p.NetUID))
+	ws, err := checkpointWindows(ctx, v.cfg.Bucket, v.p.NetUID)
 	if err != nil {
 		return
 	}
-	var ws []uint64
-	for _, o := range cps {
-		var cw uint64
-		if _, err := fmt.Sscanf(o.Key, fmt.Sprintf("bistro/v1/%d/checkpoints/%%d.safetensors", v.p.NetUID), &cw); err == nil {
-			ws = append(ws, cw)
-		}
-	}
-	slices.Sort(ws)
 	for i := 0; i+2 < len(ws); i++ {
 		_ = v.cfg.Bucket.Delete(ctx, CheckpointKey(v.p.NetUID, ws[i]))
 	}

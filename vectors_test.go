@@ -5,37 +5,22 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	goldenfile "github.com/bistro-go/bistro/internal/golden"
 )
 
 // The test vectors of SPEC.md live in testdata/vectors/*.json. The Go tests
 // recompute them here; spec/reader.py recomputes them from SPEC.md's rules
-// alone. `go test -run Vectors -update .` rewrites them after a deliberate
-// protocol change.
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// golden compares v, encoded as indented JSON, with testdata/vectors/name, or
-// rewrites the file under -update.
+// alone. `go test -run Vectors . -args -update` rewrites them after a
+// deliberate protocol change.
 func golden(t *testing.T, name string, v any) {
 	t.Helper()
-	got, err := json.MarshalIndent(v, "", " ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "vectors", name)
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "missing golden file; run go test -run Vectors -update .")
-	require.True(t, bytes.Equal(want, got), "%s differs from what the code computes; if the protocol change is deliberate, run go test -run Vectors -update .", path)
+	goldenfile.JSON(t, filepath.Join("testdata", "vectors", name), v)
 }
 
 func seedOf(s string) Hash { return sha256.Sum256([]byte(s)) }
