@@ -9,6 +9,19 @@
 // pages it trains on, and train/trainertest the contract suite every trainer
 // should pass.
 //
+// GPT trains gpt2/v1, a GPT-2 decoder (pre-LayerNorm blocks of causal
+// multi-head attention and a GELU MLP, LM head tied to the token embedding)
+// with the tensor names of Hugging Face's GPT-2 (GPTLayout), forward and
+// hand-written backward passes on the CPU, layer by layer in gpt_*.go. Its
+// presets are GPTTiny, byte-level, and GPT2Small, the shapes of GPT-2 124M;
+// package train/tokens has the byte and GPT-2 BPE tokenizers and
+// train/data the token-shard datasets (Manifest) it reads.
+//
+//	cfg := train.GPTTiny()
+//	m, err := train.InitGPT(cfg, seed)
+//	tr, err := train.NewGPT(cfg)                    // keeps cfg: heads are not in the layout
+//	delta, err := tr.Update(ctx, m, pages, 0.1, 1)
+//
 // The smallest complete use, one window of a miner that applies its own
 // update:
 //
@@ -43,7 +56,17 @@
 // what the naive triple loop computes on every platform; the tests check the
 // blocked kernels against that loop bit for bit. They are single-threaded;
 // Update runs micro-batches in parallel and adds their gradients in a fixed
-// order. The float64 elementary functions (math.Exp, math.Log, math.Tanh)
+// order. gpt2/v1 follows the same rules: every matrix product (linear
+// layers, attention scores and mixing, the tied head) is one of these
+// kernels, LayerNorm statistics, softmax and GELU are evaluated in float64
+// with each product that feeds a sum rounded explicitly (so no compiler may
+// fuse it into an FMA, GOAMD64=v3 included), and each result is rounded to
+// float32 once. gorgonia.org/tensor is therefore not on the training path of
+// either model: its Dense type would only wrap the flat buffers that
+// bistro.MemModel already views by tensor, and its MatMul's bits vary by
+// platform and size; it appears in tests only, as the reference that our
+// kernels agree with to rounding and as the speed baseline of
+// BenchmarkMatMul. The float64 elementary functions (math.Exp, math.Log, math.Tanh)
 // are not guaranteed to be correctly rounded and Go implements some of them
 // in assembly per architecture; their results are rounded to float32 before
 // they meet the weights, so bit equality across architectures is likely but

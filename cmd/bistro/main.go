@@ -7,6 +7,7 @@
 //	bistro params show [--json] FILE
 //	bistro inspect [--json] [--max-bytes N] [--require-valid] FILE
 //	bistro verify --params P [--window W] [--layout L.json] [--seed HEX] [--base HEX] [--hotkey SS58] FILE
+//	bistro manifest --page-length L [--tokenizer gpt2|bytes] (--out DIR | --store URL) SRC
 //	bistro genesis --out DIR [--seed TEXT] [--key URI] [--context C --embed E --hidden H] [--page-length L]
 //
 // Results go to stdout, errors to stderr. The exit status is 0 on success, 1
@@ -44,6 +45,9 @@ commands:
          [--hotkey SS58] [--max-bytes N] FILE
         decode FILE with every expectation the protocol has and report OK or
         the first rejection
+  manifest --page-length L [--tokenizer gpt2|bytes] (--out DIR | --store URL) SRC
+        build a token-shard dataset (manifest.json and shards) from a folder
+        of .txt or .parquet files; see bistro manifest -h
   genesis --out DIR [--seed TEXT] [--key URI] [--netuid N] [--context C]
           [--embed E] [--hidden H] [--page-length L] [--held-out N]
         draw θ₀ of an mlp/v1 model from a seed, write it as a signed
@@ -75,10 +79,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runInspect(rest, stdout, stderr)
 	case "verify":
 		return runVerify(rest, stdout, stderr)
+	case "manifest":
+		return runManifest(rest, stdout, stderr)
 	case "genesis":
 		return runGenesis(rest, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "bistro: unknown command %q (want params, inspect, verify or genesis; see bistro help)\n", cmd)
+		fmt.Fprintf(stderr, "bistro: unknown command %q (want params, inspect, verify, manifest or genesis; see bistro help)\n", cmd)
 		return exitUsage
 	}
 }

@@ -8,6 +8,15 @@
 //	if err != nil { … }
 //	tokens, err := ds.Page(ctx, 0, nil)   // bytes [0, 256) as int32
 //	heldOut, err := ds.HeldOut(ctx)       // the last 8 pages, for evaluation
+//
+// ShardDataset is a real dataset: token shards listed by a Manifest (format
+// bistro/dataset/tokens/v1) with their SHA-256, the manifest itself pinned by
+// its SHA-256 (Params.DatasetDigest), read through any registered
+// bistro.Storage driver. Builder (and `bistro manifest`) makes one from
+// documents.
+//
+//	ds, err := data.OpenManifestURL(ctx, "file:///srv/datasets", "web/manifest.json", p.DatasetDigest, data.ShardOptions{})
+//	tokens, err := ds.Page(ctx, id, nil)  // fetches and checks the page's shard on first use
 package data
 
 import (
