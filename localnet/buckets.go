@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/bistro-go/bistro"
+	"github.com/bistro-go/bistro/storage/s3"
 )
 
 // buckets maps bucket names to the local stores behind them. Every
@@ -17,6 +18,9 @@ type buckets struct {
 	stores map[string]bistro.Storage
 	alts   map[string]bistro.Storage
 	lead   bistro.Hotkey // the reader who sees an equivocator's primary version
+	// remote, when set, opens buckets on an S3 server (Options.S3) by their
+	// commitments; stores and alts still name them.
+	remote *s3.Buckets
 }
 
 func newBuckets() *buckets {
@@ -45,7 +49,20 @@ var _ bistro.Buckets = readerView{}
 
 // Open returns the store behind the commitment's bucket. The endpoint rule is
 // applied with the local-network option.
-func (v readerView) Open(_ context.Context, _ bistro.Hotkey, c bistro.Commitment) (bistro.Storage, error) {
+func (v readerView) Open(ctx context.Context, owner bistro.Hotkey, c bistro.Commitment) (bistro.Storage, error) {
+	if v.b.remote != nil {
+		st, err := v.b.remote.Open(ctx, owner, c)
+		if err != nil {
+			return nil, err
+		}
+		v.b.mu.Lock()
+		alt, ok := v.b.alts[c.Bucket]
+		v.b.mu.Unlock()
+		if ok && v.reader != v.b.lead {
+			return twoFaced{primary: st, alt: alt}, nil
+		}
+		return st, nil
+	}
 	if _, err := bistro.CheckEndpoint(c.Endpoint, true); err != nil {
 		return nil, err
 	}

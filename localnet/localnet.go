@@ -60,6 +60,10 @@ type Options struct {
 	// directory removed at the end. InMemory keeps buckets in memory instead.
 	Dir      string
 	InMemory bool
+	// S3, when set, keeps the buckets on an S3 server instead, each
+	// participant's its own (see S3Options); Dir still holds the validators'
+	// state.
+	S3 *S3Options
 	// SampleSize is how many miners each validator recomputes per window.
 	SampleSize int
 	// Model sizes of mlp/v1: context bytes, embedding and hidden widths.
@@ -122,6 +126,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("localnet: RestartValidator %d not in [0, Windows %d)", o.RestartValidator, o.Windows)
 	case o.RestartValidator > 0 && o.InMemory:
 		return fmt.Errorf("localnet: RestartValidator needs a state folder (InMemory is set)")
+	case o.S3 != nil && o.InMemory:
+		return fmt.Errorf("localnet: S3 and InMemory are both set")
+	case o.S3 != nil:
+		return o.S3.validate()
 	}
 	return nil
 }
@@ -346,8 +354,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// Buckets, then the participants themselves.
 	bks := newBuckets()
 	bks.lead = parts[0].key.Hotkey()
-	store := func(name string) (bistro.Storage, error) {
-		if opts.InMemory {
+	var s3Prefix string
+	if opts.S3 != nil {
+		s3Prefix = opts.S3.prefix()
+		bks.remote = opts.S3.readers()
+	}
+	store := func(name, bucket string) (bistro.Storage, error) {
+		switch {
+		case opts.S3 != nil:
+			st, err := opts.S3.newBucket(ctx, bucket)
+			if err != nil {
+				return nil, err
+			}
+			return st, nil
+		case opts.InMemory:
 			return mem.New(), nil
 		}
 		return dir.New(filepath.Join(root, "buckets", name))
@@ -363,18 +383,23 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	var honestBuckets []PeerBucket
 	for _, pt := range parts {
-		st, err := store(pt.name)
+		bucket := fmt.Sprintf("bucket-%d", pt.uid)
+		announce := bistro.Commitment{Endpoint: "http://127.0.0.1:1", Bucket: bucket, Region: "local"}
+		if opts.S3 != nil {
+			bucket = fmt.Sprintf("%s-%d", s3Prefix, pt.uid)
+			announce = opts.S3.commitment(bucket)
+		}
+		st, err := store(pt.name, bucket)
 		if err != nil {
 			return nil, err
 		}
-		bucket := fmt.Sprintf("bucket-%d", pt.uid)
 		bks.add(bucket, st)
 		if pt.role == "honest" {
 			honestBuckets = append(honestBuckets, PeerBucket{pt.key.Hotkey(), st})
 		}
 		conf := bistro.Config{
 			Params: &p, Signer: pt.key, Chain: chain, Buckets: readerView{bks, pt.key.Hotkey()}, Bucket: st,
-			Announce: bistro.Commitment{Endpoint: "http://127.0.0.1:1", Bucket: bucket, Region: "local"},
+			Announce: announce,
 			Trainer:  &train.MLP{Workers: 1}, Dataset: ds, Genesis: genesis.Clone(),
 			Logger: log.With("participant", pt.name),
 		}
