@@ -66,6 +66,11 @@ type Options struct {
 	S3 *S3Options
 	// SampleSize is how many miners each validator recomputes per window.
 	SampleSize int
+	// Model is the architecture: "mlp" (mlp/v1, the default: sized by
+	// Context, Embed and Hidden) or "gpt-tiny" (gpt2/v1's tiny preset: 4
+	// layers, 4 heads, width 256, context 128, byte vocabulary — slow on a
+	// CPU; give it PageLength 129 and few windows).
+	Model string
 	// Model sizes of mlp/v1: context bytes, embedding and hidden widths.
 	Context, Embed, Hidden uint32
 	// PageLength and HeldOut cut the offline text into pages.
@@ -116,8 +121,12 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("localnet: SampleSize %d < 1", o.SampleSize)
 	case o.Context == 0 || o.Embed == 0 || o.Hidden == 0:
 		return fmt.Errorf("localnet: model sizes %d/%d/%d must be > 0", o.Context, o.Embed, o.Hidden)
-	case o.PageLength <= int(o.Context):
+	case o.Model != "" && o.Model != "mlp" && o.Model != "gpt-tiny":
+		return fmt.Errorf("localnet: Model %q unknown (want mlp or gpt-tiny)", o.Model)
+	case (o.Model == "" || o.Model == "mlp") && o.PageLength <= int(o.Context):
 		return fmt.Errorf("localnet: PageLength %d <= Context %d", o.PageLength, o.Context)
+	case o.PageLength < 2:
+		return fmt.Errorf("localnet: PageLength %d < 2", o.PageLength)
 	case o.HeldOut < 1:
 		return fmt.Errorf("localnet: HeldOut %d < 1", o.HeldOut)
 	case o.LateMiner < 0 || o.LateMiner >= o.Windows:
@@ -284,11 +293,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := train.NewMLPConfig(256, opts.Context, opts.Embed, opts.Hidden)
-	if err != nil {
-		return nil, err
-	}
-	genesis, err := train.InitMLP(cfg, derive(opts.Seed, "genesis", 0))
+	cfg, genesis, newTrainer, err := model(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +405,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		conf := bistro.Config{
 			Params: &p, Signer: pt.key, Chain: chain, Buckets: readerView{bks, pt.key.Hotkey()}, Bucket: st,
 			Announce: announce,
-			Trainer:  &train.MLP{Workers: 1}, Dataset: ds, Genesis: genesis.Clone(),
+			Trainer:  newTrainer(), Dataset: ds, Genesis: genesis.Clone(),
 			Logger: log.With("participant", pt.name),
 		}
 		name := pt.name
@@ -445,7 +450,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 					if w <= p.FirstWindow+1 || w > lastWindow+2 {
 						return
 					}
-					row := windowRow(ctx, int(w-p.FirstWindow-2), m, heldOut, d, lead, miners, chain, p.NetUID)
+					row := windowRow(ctx, int(w-p.FirstWindow-2), newTrainer(), m, heldOut, d, lead, miners, chain, p.NetUID)
 					repMu.Lock()
 					rep.PerWindow = append(rep.PerWindow, row)
 					repMu.Unlock()
@@ -609,9 +614,8 @@ func follow(ctx context.Context, chain *subtensor.Local, pt *participant, last b
 
 // windowRow measures the shared model after a window (on the lead's
 // goroutine, while its replica is at the new base).
-func windowRow(ctx context.Context, i int, m bistro.Model, heldOut [][]int32, d bistro.Hash, lead *participant,
-	miners []*participant, chain *subtensor.Local, netuid uint16) WindowReport {
-	var tr train.MLP
+func windowRow(ctx context.Context, i int, tr bistro.Trainer, m bistro.Model, heldOut [][]int32, d bistro.Hash,
+	lead *participant, miners []*participant, chain *subtensor.Local, netuid uint16) WindowReport {
 	loss, err := tr.Loss(ctx, m, heldOut)
 	if err != nil {
 		loss = math.NaN()
@@ -746,6 +750,35 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, chain *sub
 		}
 		rep.Participants = append(rep.Participants, pr)
 	}
+}
+
+// model returns the architecture's config, θ₀ (drawn from the run's seed at
+// start: reproducible, any size, nothing binary committed) and a trainer
+// factory (one single-threaded trainer per participant: participants run in
+// parallel already).
+func model(opts Options) (bistro.ModelConfig, *bistro.MemModel, func() bistro.Trainer, error) {
+	seed := derive(opts.Seed, "genesis", 0)
+	if opts.Model == "gpt-tiny" {
+		cfg := train.GPTTiny()
+		g, err := train.InitGPT(cfg, seed)
+		if err != nil {
+			return cfg, nil, nil, err
+		}
+		if _, err := train.NewGPT(cfg); err != nil {
+			return cfg, nil, nil, err
+		}
+		return cfg, g, func() bistro.Trainer {
+			tr, _ := train.NewGPT(cfg)
+			tr.Workers = 1
+			return &tr
+		}, nil
+	}
+	cfg, err := train.NewMLPConfig(256, opts.Context, opts.Embed, opts.Hidden)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	g, err := train.InitMLP(cfg, seed)
+	return cfg, g, func() bistro.Trainer { return &train.MLP{Workers: 1} }, err
 }
 
 // networkParams are the local network's Params: 6-block windows, a grace of

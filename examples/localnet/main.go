@@ -41,11 +41,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print exactly one JSON object on stdout; everything else goes to stderr")
 	sample := fs.Int("sample", def.SampleSize, "miners each validator recomputes per window")
 	verbose := fs.Bool("v", false, "log the participants' work to stderr")
+	modelName := fs.String("model", "mlp", `architecture: "mlp" (fast) or "gpt-tiny" (GPT-2 tiny preset: slow on a CPU)`)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	opts := def
 	opts.Miners, opts.Validators, opts.Windows, opts.Seed, opts.SampleSize = *miners, *validators, *windows, *seed, *sample
+	opts.Model = *modelName
+	if opts.Model == "gpt-tiny" {
+		opts.PageLength = 129 // one full sequence of the tiny GPT per page
+	}
 	var err error
 	if opts.Adversaries, err = parseAdversaries(*advs); err != nil {
 		fmt.Fprintln(stderr, "localnet:", err)
