@@ -1942,6 +1942,92 @@ def check_mlp_init(vectors):
     return len(vectors)
 
 
+# ---------------------------------------------------------------------------------------
+# §4.2 token shards and §12 gpt2/v1
+
+
+def check_dataset_tokens(vectors):
+    widths = {"uint8": 1, "uint16": 2, "uint32": 4}
+    for i, v in enumerate(vectors):
+        raw = v["manifest"].encode()
+        expect(i, "manifest digest", hashlib.sha256(raw).hexdigest(), v["manifest_sha256"])
+        m = json.loads(raw)
+        expect(i, "format", m["format"], "bistro/dataset/tokens/v1")
+        width = widths[m["dtype"]]
+        need = _need("manifest")
+        need(m["vocab"] <= 1 << (8 * width), "dtype too narrow for vocab")
+        L, Hh = m["page_length"], m["held_out"]
+        folder = v["manifest_key"].rsplit("/", 1)[0] + "/" if "/" in v["manifest_key"] else ""
+        shards = {s["key"]: bytes.fromhex(s["hex"]) for s in v["shards"]}
+        pages = []
+        for s in m["shards"]:
+            b = shards[folder + s["key"]]
+            expect(i, f"shard {s['key']} sha256", hashlib.sha256(b).hexdigest(), s["sha256"])
+            expect(i, f"shard {s['key']} length", len(b), s["tokens"] * width)
+            toks = [int.from_bytes(b[j:j + width], "little") for j in range(0, len(b), width)]
+            need(all(t < m["vocab"] for t in toks), "token id >= vocab")
+            pages += [toks[j * L:(j + 1) * L] for j in range(len(toks) // L)]
+        train = len(pages) - Hh
+        for p in v["pages"]:
+            expect(i, f"page {p['id']}", pages[p["id"]], p["tokens"])
+        expect(i, "training pages", len(v["pages"]), train)
+        for p in v["held_out"]:
+            expect(i, f"held-out {p['id']}", pages[train + p["id"]], p["tokens"])
+    return len(vectors)
+
+
+def gpt_layout(cfg):
+    V, C, E, Lr, Hd = cfg["vocab"], cfg["context"], cfg["embed"], cfg["layers"], cfg["hidden"]
+    out = [("wte.weight", [V, E]), ("wpe.weight", [C, E])]
+    for b in range(Lr):
+        p = f"h.{b}."
+        out += [(p + "ln_1.weight", [E]), (p + "ln_1.bias", [E]),
+                (p + "attn.c_attn.weight", [E, 3 * E]), (p + "attn.c_attn.bias", [3 * E]),
+                (p + "attn.c_proj.weight", [E, E]), (p + "attn.c_proj.bias", [E]),
+                (p + "ln_2.weight", [E]), (p + "ln_2.bias", [E]),
+                (p + "mlp.c_fc.weight", [E, Hd]), (p + "mlp.c_fc.bias", [Hd]),
+                (p + "mlp.c_proj.weight", [Hd, E]), (p + "mlp.c_proj.bias", [E])]
+    return out + [("ln_f.weight", [E]), ("ln_f.bias", [E])]
+
+
+def gpt_init(cfg, seed):
+    s = 0.02 * math.sqrt(3)
+    s_proj = s / math.sqrt(2 * cfg["layers"])
+    r = Rand(seed)
+    out = []
+    for name, shape in gpt_layout(cfg):
+        n = math.prod(shape)
+        if name.endswith(".bias"):
+            out.append([0.0] * n)
+        elif name.startswith("ln_") or ".ln_" in name:
+            out.append([1.0] * n)
+        else:
+            scale = s_proj if name.endswith(".c_proj.weight") else s
+            vals = []
+            for _ in range(n):
+                u = r.next() >> 40
+                v = (2 * u + 1 - (1 << 24)) / (1 << 24)
+                vals.append(struct.unpack("<f", struct.pack("<f", v * scale))[0])
+            out.append(vals)
+    return out
+
+
+def check_gpt_init(vectors):
+    for i, v in enumerate(vectors):
+        cfg = v["config"]
+        layout = gpt_layout(cfg)
+        expect(i, "parameters", sum(math.prod(sh) for _, sh in layout), cfg["parameters"])
+        expect(i, "layout digest", layout_digest(layout).hex(), v["layout_digest"])
+        vals = gpt_init(cfg, bytes.fromhex(v["seed"]))
+        for (name, shape), t, got in zip(layout, v["tensors"], vals, strict=True):
+            expect(i, f"{name} name/shape", (name, shape), (t["name"], t["shape"]))
+            expect(i, f"{name} first bits", [struct.unpack("<I", struct.pack("<f", x))[0] for x in got[:len(t["first_bits"])]],
+                   t["first_bits"])
+        blobs = [b"".join(struct.pack("<f", x) for x in t) for t in vals]
+        expect(i, "theta hash", theta_hash(layout, blobs).hex(), v["theta_hash"])
+    return len(vectors)
+
+
 CHECKS = {
     "hash.json": check_hash,
     "rand.json": check_rand,
@@ -1959,6 +2045,8 @@ CHECKS = {
     "weights.json": check_weights,
     "dataset_optics.json": check_dataset_optics,
     "mlp_init.json": check_mlp_init,
+    "dataset_tokens.json": check_dataset_tokens,
+    "gpt_init.json": check_gpt_init,
 }
 
 
@@ -1979,6 +2067,8 @@ def main(argv):
         try:
             with open(os.path.join(vdir, name), "rb") as fh:
                 vectors = json.load(fh)
+            if isinstance(vectors, dict) and "cases" in vectors:
+                vectors = vectors["cases"]  # a file with a comment beside its cases
             if not isinstance(vectors, list) or not vectors:
                 raise Mismatch("not a non-empty list of vectors")
             n = CHECKS[name](vectors)

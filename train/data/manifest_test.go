@@ -312,7 +312,7 @@ func (wide) Encode(dst []int32, text []byte) ([]int32, error) {
 }
 func (wide) Decode([]int32) ([]byte, error) { return nil, fmt.Errorf("not needed") }
 
-// vectorFile is testdata/manifest_vectors.json: datasets small enough to
+// vectorFile is testdata/vectors/dataset_tokens.json (at the repository root): datasets small enough to
 // spell out, for other implementations of the page rule (SPEC.md §4.2).
 type vectorFile struct {
 	Comment string   `json:"comment"`
@@ -340,7 +340,7 @@ type vectorPage struct {
 	Tokens []int32 `json:"tokens"`
 }
 
-const vectorsPath = "testdata/manifest_vectors.json"
+const vectorsPath = "../../testdata/vectors/dataset_tokens.json"
 
 func makeVectors(t *testing.T) vectorFile {
 	ctx := context.Background()
