@@ -83,8 +83,9 @@ type Commitments interface {
 	Commitment(ctx context.Context, netuid uint16, hotkey Hotkey) ([][]byte, Block, error)
 }
 
-// ErrRateLimited is returned when weights are set again before the chain's
-// rate limit allows.
+// ErrRateLimited is returned (wrapped) for a transaction the chain's limits
+// refuse for now: weights set again before the rate limit allows, a
+// commitment over the space budget of the epoch.
 var ErrRateLimited = errors.New("bistro: rate limited")
 
 // Weights sets a validator's weights.

@@ -122,6 +122,13 @@ func newCore(cfg Config) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ds := cfg.Dataset; ds.Digest() != p.DatasetDigest || ds.Pages() < p.DatasetPages || ds.PageLength() != int(p.PageLength) {
+		return nil, fmt.Errorf("%w: the dataset (digest %s, %d pages of %d) is not the one Params pin (%s, %d pages of %d)",
+			ErrInvalidParams, ds.Digest(), ds.Pages(), ds.PageLength(), p.DatasetDigest, p.DatasetPages, p.PageLength)
+	}
+	if n := cfg.Genesis.Layout().Len(); n != p.Model.Parameters {
+		return nil, fmt.Errorf("%w: the genesis model has %d parameters, Params say %d", ErrInvalidParams, n, p.Model.Parameters)
+	}
 	theta, err := ThetaHash(cfg.Genesis)
 	if err != nil {
 		return nil, err

@@ -41,9 +41,9 @@ type Storage interface {
 	// reader that fails or yields another number of bytes, or a negative
 	// size, is an error and stores nothing.
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
-	// Get returns the object's bytes. It reads at most max bytes: a larger
-	// object gives ErrTooLarge without its content being read (a negative
-	// max refuses every object).
+	// Get returns the object's bytes. It reads at most max+1 bytes of the
+	// object: a larger one gives ErrTooLarge and is never held in memory
+	// whole (a negative max refuses every object).
 	Get(ctx context.Context, key string, max int64) ([]byte, error)
 	// Stat returns the object's size and time.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
