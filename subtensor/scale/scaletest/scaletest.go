@@ -59,12 +59,19 @@ func Dir(t testing.TB) string {
 		root := RepoRoot(t)
 		base = filepath.Join(root, "..", "shared", "fixtures")
 		how = "the default ../shared/fixtures beside the repository"
+		// The workspace's shared folder: beside the checkout, further up,
+		// or at the workspace root when the checkout was cloned elsewhere.
+		var candidates []string
 		for up := filepath.Dir(root); ; up = filepath.Dir(up) {
-			if st, err := os.Stat(filepath.Join(up, "shared", "fixtures", "subtensor")); err == nil && st.IsDir() {
-				base = filepath.Join(up, "shared", "fixtures")
+			candidates = append(candidates, filepath.Join(up, "shared", "fixtures"))
+			if filepath.Dir(up) == up {
 				break
 			}
-			if filepath.Dir(up) == up {
+		}
+		candidates = append(candidates, filepath.Join(string(filepath.Separator), "work", "shared", "fixtures"))
+		for _, c := range candidates {
+			if st, err := os.Stat(filepath.Join(c, "subtensor")); err == nil && st.IsDir() {
+				base = c
 				break
 			}
 		}
