@@ -47,28 +47,57 @@
 // The matrix products use this package's own kernels (matmul.go), not
 // gorgonia.org/tensor's MatMul: gorgonia (gonum's Sgemm underneath) does give
 // the same bits at GOMAXPROCS 1 and 2 on one machine (TestGorgoniaMatMulGOMAXPROCS),
-// and is about twice as fast on one core (BenchmarkMatMul), but its bits
-// depend on the platform — SIMD dot products with several accumulators in
-// its amd64 assembly, a plain loop that the compiler fuses into FMAs on
-// arm64 — and on the problem size (a serial and a blocked parallel path sum
-// in different groupings). Our kernels sum every output element from zero in
-// ascending order with each product rounded before it is added, which is
-// what the naive triple loop computes on every platform; the tests check the
-// blocked kernels against that loop bit for bit. They are single-threaded;
-// Update runs micro-batches in parallel and adds their gradients in a fixed
-// order. gpt2/v1 follows the same rules: every matrix product (linear
-// layers, attention scores and mixing, the tied head) is one of these
-// kernels, LayerNorm statistics, softmax and GELU are evaluated in float64
-// with each product that feeds a sum rounded explicitly (so no compiler may
-// fuse it into an FMA, GOAMD64=v3 included), and each result is rounded to
-// float32 once. gorgonia.org/tensor is therefore not on the training path of
-// either model: its Dense type would only wrap the flat buffers that
-// bistro.MemModel already views by tensor, and its MatMul's bits vary by
-// platform and size; it appears in tests only, as the reference that our
-// kernels agree with to rounding and as the speed baseline of
-// BenchmarkMatMul. The float64 elementary functions (math.Exp, math.Log, math.Tanh)
-// are not guaranteed to be correctly rounded and Go implements some of them
-// in assembly per architecture; their results are rounded to float32 before
-// they meet the weights, so bit equality across architectures is likely but
-// not guaranteed. On one machine it is guaranteed.
+// but its bits depend on the platform — SIMD dot products with several
+// accumulators in its amd64 assembly, a plain loop that the compiler fuses
+// into FMAs on arm64 — and on the problem size (a serial and a blocked
+// parallel path sum in different groupings). Our kernels sum every output
+// element from zero in ascending order with each product rounded before it
+// is added, which is what the naive triple loop computes on every platform;
+// the tests check the blocked kernels against that loop bit for bit. They
+// are single-threaded; Update runs micro-batches in parallel and adds their
+// gradients in a fixed order. gpt2/v1 follows the same rules: every matrix
+// product (linear layers, attention scores and mixing, the tied head) is one
+// of these kernels, LayerNorm statistics, softmax and GELU are evaluated in
+// float64 with each product that feeds a sum rounded explicitly (so no
+// compiler may fuse it into an FMA, GOAMD64=v3 included), and each result is
+// rounded to float32 once. gorgonia.org/tensor is therefore not on the
+// training path of either model: it appears in tests only, as the reference
+// that our kernels agree with to rounding and as a speed baseline of
+// BenchmarkMatMul. The float64 elementary functions (math.Exp, math.Log,
+// math.Tanh) are not guaranteed to be correctly rounded and Go implements
+// some of them in assembly per architecture; their results are rounded to
+// float32 before they meet the weights, so bit equality across
+// architectures is likely but not guaranteed. On one machine it is
+// guaranteed.
+//
+// # Speed
+//
+// On amd64 with AVX2 (chosen at run time) the float32 products run on an
+// assembly register block of 6 rows by 16 columns (sgemm_amd64.s, driven by
+// sgemm.go): each SIMD lane holds a different output element, whose terms
+// are still added from zero in ascending order, each product rounded by
+// VMULPS before VADDPS adds it, never a fused multiply-add, so the bits are
+// the portable kernel's (TestSgemmMatchesNaive, TestUpdateBits). It is about
+// ten times as fast as the portable kernel. Where math.Exp takes its FMA
+// path (AVX and FMA), exp and tanh of whole rows run as four-lane replicas
+// of math's own code (vmath_amd64.s: math.Exp's assembly, math.Tanh's
+// polynomial as the compiler builds it below GOAMD64=v3), which give math's
+// bits (TestVecMathMatchesMath; a check at start turns them off should
+// this Go's math differ); the GELU and the softmaxes use them. Update's
+// sums of the sequences' gradients are assembly too: the same float64
+// additions, four elements at a time. The build tag purego turns all
+// assembly off.
+//
+// The build tag openblas sends the float32 products to OpenBLAS's sgemm
+// instead (package train/internal/openblas; cgo and libopenblas-dev, which
+// scripts/openblas installs). It is faster on large products, but its
+// kernels use fused multiply-adds and blocked sums, so its Δ is not the
+// default build's bit for bit: on real pages the relative difference
+// ‖Δ_openblas − Δ_default‖/‖Δ_default‖ is about 2e-7 for GPTTiny
+// (TestOpenBLASDelta) and 3e-6 for GPT2Small, far inside the scorer's
+// tolerance τ = 0.05. It is still deterministic on one machine: OpenBLAS
+// runs single-threaded.
+//
+// scripts/bench-train measures both builds against karpathy/llm.c's CPU
+// trainer, fed by package train/llmc.
 package train

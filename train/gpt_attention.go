@@ -75,10 +75,14 @@ func causalSoftmax[T float](p []T, ex []float64, n int, scale float64) {
 		for j := range i + 1 {
 			m = max(m, float64(row[j])*scale)
 		}
+		e := ex[:i+1]
+		for j := range e {
+			e[j] = float64(float64(row[j])*scale) - m
+		}
+		expSlice(e, e)
 		var sum float64
-		for j := range i + 1 {
-			ex[j] = math.Exp(float64(float64(row[j])*scale) - m)
-			sum += ex[j]
+		for _, v := range e {
+			sum += v
 		}
 		for j := range i + 1 {
 			row[j] = T(ex[j] / sum)

@@ -35,8 +35,9 @@ func headForward[T float](mm *matmul[T], lg, xf, wte []T, n, e, v int) {
 }
 
 // headBackward sets dxf = dlg · wte and dwte = dlgᵀ · xf (written, not
-// added: the embedding's gradient is added after it).
-func headBackward[T float](mm *matmul[T], dxf, dwte, dlg, xf, wte []T, n, e, v int) {
-	mm.nn(dxf, dlg, wte, n, v, e)
+// added: the embedding's gradient is added after it). pwte, when not nil,
+// is wte packed.
+func headBackward[T float](mm *matmul[T], dxf, dwte, dlg, xf, wte []T, pwte *packedB, n, e, v int) {
+	mm.nnPacked(dxf, dlg, wte, pwte, n, v, e)
 	mm.tn(dwte, dlg, xf, v, n, e)
 }

@@ -1,6 +1,6 @@
 package train
 
-import "math"
+import "unsafe"
 
 // GELU with GPT-2's tanh approximation ("gelu_new"):
 //
@@ -13,11 +13,37 @@ const (
 	geluA = 0.044715
 )
 
-// geluForward sets y = gelu(x); y may be x.
+// geluChunk is how many elements the GELU loops take at a time: their
+// float64 scratch stays on the stack.
+const geluChunk = 256
+
+// geluForward sets y = gelu(x); y may be x. The tanh of a chunk is taken at
+// once (tanhSlice, math.Tanh's bits).
 func geluForward[T float](y, x []T) {
-	for i, v := range x[:len(y)] {
-		z := float64(v)
-		y[i] = T(0.5 * z * (1 + math.Tanh(geluC*(z+float64(geluA*z*z*z)))))
+	var buf [geluChunk]float64
+	x = x[:len(y)]
+	var zero T
+	for c := 0; c < len(y); {
+		if useVecTanh && unsafe.Sizeof(zero) == 4 && len(y)-c >= 4 {
+			// float32 in assembly, four at a time (groups that hold a
+			// NaN, and the tail, below).
+			c += geluFwdAVX2((*float32)(unsafe.Pointer(&y[c])), (*float32)(unsafe.Pointer(&x[c])), len(y)-c)
+		}
+		xs, ys := x[c:min(c+geluChunk, len(x))], y[c:]
+		if useVecTanh && unsafe.Sizeof(zero) == 4 {
+			xs = xs[:min(len(xs), 4)]
+		}
+		c += len(xs)
+		u := buf[:len(xs)]
+		for i, v := range xs {
+			z := float64(v)
+			u[i] = geluC * (z + float64(geluA*z*z*z))
+		}
+		tanhSlice(u, u)
+		for i, v := range xs {
+			z := float64(v)
+			ys[i] = T(0.5 * z * (1 + u[i]))
+		}
 	}
 }
 
@@ -28,11 +54,29 @@ func geluForward[T float](y, x []T) {
 //
 // in float64; dx may be dy.
 func geluBackward[T float](dx, dy, x []T) {
+	var buf [geluChunk]float64
 	dy, x = dy[:len(dx)], x[:len(dx)]
-	for i := range dx {
-		z := float64(x[i])
-		t := math.Tanh(geluC * (z + float64(geluA*z*z*z)))
-		d := 0.5*(1+t) + float64(0.5*z*(1-float64(t*t))*geluC*(1+float64(3*geluA*z*z)))
-		dx[i] = T(float64(dy[i]) * d)
+	var zero T
+	for c := 0; c < len(dx); {
+		if useVecTanh && unsafe.Sizeof(zero) == 4 && len(dx)-c >= 4 {
+			c += geluBwdAVX2((*float32)(unsafe.Pointer(&dx[c])), (*float32)(unsafe.Pointer(&dy[c])),
+				(*float32)(unsafe.Pointer(&x[c])), len(dx)-c)
+		}
+		xs, dys, dxs := x[c:min(c+geluChunk, len(x))], dy[c:], dx[c:]
+		if useVecTanh && unsafe.Sizeof(zero) == 4 {
+			xs = xs[:min(len(xs), 4)]
+		}
+		c += len(xs)
+		t := buf[:len(xs)]
+		for i, v := range xs {
+			z := float64(v)
+			t[i] = geluC * (z + float64(geluA*z*z*z))
+		}
+		tanhSlice(t, t)
+		for i, v := range xs {
+			z, t := float64(v), t[i]
+			d := 0.5*(1+t) + float64(0.5*z*(1-float64(t*t))*geluC*(1+float64(3*geluA*z*z)))
+			dxs[i] = T(float64(dys[i]) * d)
+		}
 	}
 }

@@ -135,7 +135,7 @@ func TestGPTGradEmbedHead(t *testing.T) {
 		return dot(lg, rl)
 	}
 	dxf, dw := make([]float64, n*e), uniform[float64](r, v*e)
-	headBackward(&mm, dxf, dw, rl, xf, wte, n, e, v)
+	headBackward(&mm, dxf, dw, rl, xf, wte, nil, n, e, v)
 	checkGrad(t, "head x", xf, dxf, head)
 	checkGrad(t, "head wte", wte, dw, head)
 }

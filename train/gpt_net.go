@@ -1,5 +1,7 @@
 package train
 
+import "sync/atomic"
+
 // gptActs are the activations of one block that the backward pass reads.
 type gptActs[T float] struct {
 	xhat1, a1 []T       // n × e: LayerNorm 1's x̂ and output
@@ -43,26 +45,110 @@ type gptNet[T float] struct {
 	lnScratch  []T // e
 	grad       []T // the gradient, flat in layout order
 	gr         gptParams[T]
+	// pk, when not nil, holds the weights of the parameters that step is
+	// given, packed for the assembly kernel (float32 nets only).
+	pk *gptPacked
+}
+
+// gptPacked holds the weights that the forward pass and the head's
+// backward pass multiply by (the B of c = a·B), packed once per update for
+// the assembly kernel instead of once per product.
+type gptPacked struct {
+	d   gdims
+	h   []gptPackedBlock
+	wte packedB
+}
+
+type gptPackedBlock struct{ attn, proj, fc, mproj packedB }
+
+func newGPTPacked(d gdims) *gptPacked {
+	return &gptPacked{d: d, h: make([]gptPackedBlock, d.l)}
+}
+
+// pack packs p's weights on up to workers goroutines.
+func (pk *gptPacked) pack(p gptParams[float32], workers int) {
+	d := pk.d
+	type job struct {
+		dst  *packedB
+		w    []float32
+		k, n int
+	}
+	jobs := []job{{&pk.wte, p.wte, d.v, d.e}}
+	for l := range pk.h {
+		b, h := &p.h[l], &pk.h[l]
+		jobs = append(jobs, job{&h.attn, b.attnW, d.e, 3 * d.e}, job{&h.proj, b.projW, d.e, d.e},
+			job{&h.fc, b.fcW, d.e, d.h}, job{&h.mproj, b.mprojW, d.h, d.e})
+	}
+	var next atomic.Int64
+	run(max(1, min(workers, len(jobs))), func(int) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(jobs) {
+				return
+			}
+			j := jobs[i]
+			j.dst.pack(j.w, j.k, j.n)
+		}
+	})
+}
+
+// packed returns block l's packed weights and wte's, or nils.
+func (g *gptNet[T]) packed(l int) (*gptPackedBlock, *packedB) {
+	if g.pk == nil {
+		return nil, nil
+	}
+	return &g.pk.h[l], &g.pk.wte
 }
 
 func newGPTNet[T float](d gdims, rows int, withGrad bool) *gptNet[T] {
-	n := &gptNet[T]{d: d, rows: rows, at: newAttnScratch[T](rows, d.hd(), withGrad),
+	if withGrad {
+		n := newGPTTrainNet[T](d, rows)
+		n.useGrad(newGPTGrad[T](d))
+		return n
+	}
+	return newGPTNetScratch[T](d, rows, false)
+}
+
+// newGPTTrainNet returns a net with the scratch of the backward pass but no
+// gradient buffer: useGrad gives it one before each step.
+func newGPTTrainNet[T float](d gdims, rows int) *gptNet[T] {
+	return newGPTNetScratch[T](d, rows, true)
+}
+
+func newGPTNetScratch[T float](d gdims, rows int, backward bool) *gptNet[T] {
+	n := &gptNet[T]{d: d, rows: rows, at: newAttnScratch[T](rows, d.hd(), backward),
 		x: make([]T, rows*d.e), o: make([]T, rows*d.e),
 		xhatf: make([]T, rows*d.e), xf: make([]T, rows*d.e), rstdf: make([]float64, rows),
 		lg: make([]T, rows*d.v), ex: make([]float64, d.v)}
 	blocks := 1
-	if withGrad {
+	if backward {
 		blocks = d.l
 		n.dx, n.da, n.dy = make([]T, rows*d.e), make([]T, rows*d.e), make([]T, rows*d.e)
 		n.dqkv, n.dg, n.lnScratch = make([]T, rows*3*d.e), make([]T, rows*d.h), make([]T, d.e)
-		n.grad = make([]T, d.params())
-		n.gr = viewGPT(d, n.grad)
 	}
 	n.acts = make([]gptActs[T], blocks)
 	for i := range n.acts {
 		n.acts[i] = newGPTActs[T](d, rows)
 	}
 	return n
+}
+
+// gptGrad is a gradient buffer, flat in layout order, with its tensor views.
+type gptGrad[T float] struct {
+	flat []T
+	p    gptParams[T]
+}
+
+func newGPTGrad[T float](d gdims) *gptGrad[T] {
+	g := &gptGrad[T]{flat: make([]T, d.params())}
+	g.p = viewGPT(d, g.flat)
+	return g
+}
+
+// useGrad makes the next steps write their gradient into g (every element
+// of it: a step never reads what a buffer held before).
+func (n *gptNet[T]) useGrad(g *gptGrad[T]) {
+	n.grad, n.gr = g.flat, g.p
 }
 
 // step runs one sequence: seq[0 … n−1] are the inputs at positions 0 … n−1
@@ -90,15 +176,19 @@ func (g *gptNet[T]) step(p gptParams[T], seq []int32) float64 {
 	for l := range d.l {
 		b := &p.h[l]
 		a := g.block(l, n)
+		var pa, pp, pf, pm *packedB
+		if pb, _ := g.packed(l); pb != nil {
+			pa, pp, pf, pm = &pb.attn, &pb.proj, &pb.fc, &pb.mproj
+		}
 		layerNormForward(a.a1, a.xhat1, a.rstd1, x, b.ln1w, b.ln1b, n, e)
-		linearForward(&g.mm, a.qkv, a.a1, b.attnW, b.attnB, n, e, 3*e)
+		linearForwardPacked(&g.mm, a.qkv, a.a1, b.attnW, pa, b.attnB, n, e, 3*e)
 		attentionForward(g.at, &g.mm, a.y, a.att, a.qkv, n, e, d.nh)
-		linearForward(&g.mm, o, a.y, b.projW, b.projB, n, e, e)
+		linearForwardPacked(&g.mm, o, a.y, b.projW, pp, b.projB, n, e, e)
 		addInto(x, o)
 		layerNormForward(a.a2, a.xhat2, a.rstd2, x, b.ln2w, b.ln2b, n, e)
-		linearForward(&g.mm, a.f, a.a2, b.fcW, b.fcB, n, e, h)
+		linearForwardPacked(&g.mm, a.f, a.a2, b.fcW, pf, b.fcB, n, e, h)
 		geluForward(a.g, a.f)
-		linearForward(&g.mm, o, a.g, b.mprojW, b.mprojB, n, h, e)
+		linearForwardPacked(&g.mm, o, a.g, b.mprojW, pm, b.mprojB, n, h, e)
 		addInto(x, o)
 	}
 	xhatf, xf, lg := g.xhatf[:n*e], g.xf[:n*e], g.lg[:n*d.v]
@@ -112,7 +202,8 @@ func (g *gptNet[T]) step(p gptParams[T], seq []int32) float64 {
 	gr := &g.gr
 	dx, da, dy := g.dx[:n*e], g.da[:n*e], g.dy[:n*e]
 	dqkv, dg := g.dqkv[:n*3*e], g.dg[:n*h]
-	headBackward(&g.mm, da, gr.wte, lg, xf, p.wte, n, e, d.v)
+	_, pwte := g.packed(0)
+	headBackward(&g.mm, da, gr.wte, lg, xf, p.wte, pwte, n, e, d.v)
 	clear(dx)
 	layerNormBackward(dx, gr.lnfW, gr.lnfB, g.lnScratch, da, xhatf, g.rstdf, p.lnfW, n, e)
 	for l := d.l - 1; l >= 0; l-- {

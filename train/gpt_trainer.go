@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/bistro-go/bistro"
 )
@@ -27,15 +29,23 @@ import (
 //
 // Determinism: each sequence is one micro-batch, whose float32 gradient is
 // computed in a fixed order (matmul.go's kernels, the layers' documented
-// float64 reductions); micro-batch gradients are added into float64
-// accumulators in page and sequence order, divided by the number of
-// predictions, clipped in float64 and rounded to float32 once. Sequences run
-// in parallel on up to Workers goroutines, which changes neither the order
-// nor the bits. Memory is bounded whatever the number of pages: an update
-// holds a float64 accumulator (twice the model's size) and Δ (once), and
-// each goroutine one float32 gradient (once) and the activations of one
-// sequence (for GPT2Small and 1024 tokens, about 1.5 GB: blocks ×
-// (8·Embed + 2·Hidden + Heads·n) floats per token, plus the logits).
+// float64 reductions); micro-batch gradients are added in float64 in page
+// and sequence order, divided by the number of predictions, clipped in
+// float64 and rounded to float32 once. Sequences run in parallel on up to
+// Workers goroutines, which changes neither the order nor the bits.
+//
+// Memory is bounded whatever the number of pages. An update computes its
+// sequences in groups of max(Workers, 4), each sequence into its own float32
+// gradient (the model's size each), and sums a group's gradients element by
+// element; only when there are more sequences than one group holds does it
+// also keep a float64 accumulator (twice the model's size). It holds Δ
+// (once), the weights packed for the assembly kernel (about once), and per
+// goroutine the activations of one sequence (for GPT2Small and 1024 tokens,
+// about 1.5 GB: blocks × (8·Embed + 2·Hidden + Heads·n) floats per token,
+// plus the logits). For GPT2Small and 4 sequences of 64 tokens that is
+// about 4 GB. Gradient buffers, packed weights and activations are kept for
+// the next update of the same shape, so that steady training does not
+// allocate them again; an update of another shape releases them.
 //
 // Make one with NewGPT; a GPT is safe for concurrent use.
 type GPT struct {
@@ -176,28 +186,78 @@ func (tr GPT) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, c
 	nw := tr.workers(len(jobs))
 	nets := make([]*gptNet[float32], nw)
 	for i := range nets {
-		nets[i] = newGPTNet[float32](d, longest, true)
+		nets[i] = getGPTNet(d, longest)
 	}
-	acc := make([]float64, d.params())
-	for r := 0; r < len(jobs); r += nw {
+	// The weights that every sequence multiplies by, packed once.
+	var pk *gptPacked
+	if useSgemm && !useBLAS {
+		pk = getGPTPacked(d)
+		pk.pack(p, nw)
+		for _, n := range nets {
+			n.pk = pk
+		}
+	}
+	// Sequences run in groups of hold, each into its own gradient buffer;
+	// a group's gradients are then summed element by element in sequence
+	// order. When one group holds every sequence (the usual update) no
+	// float64 accumulator exists: pass 1 sums for ‖g‖, pass 2 sums again
+	// for Δ.
+	hold := min(len(jobs), max(nw, gptHeldGrads))
+	grads := make([]*gptGrad[float32], hold)
+	flats := make([][]float32, hold)
+	for i := range grads {
+		grads[i] = getGPTGrad(d)
+		flats[i] = grads[i].flat
+	}
+	var acc []float64
+	var accp *[]float64
+	if len(jobs) > hold {
+		accp = getAcc(d)
+		acc = *accp
+	}
+	defer func() {
+		for _, n := range nets {
+			n.pk = nil
+		}
+		keep(d, nets, grads, pk, accp)
+	}()
+	n := d.params()
+	var sq float64
+	for r := 0; r < len(jobs); r += hold {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		round := jobs[r:min(r+nw, len(jobs))]
-		run(len(round), func(i int) {
-			j := round[i]
-			nets[i].step(p, pages[j.page][j.start:j.start+j.n+1])
-		})
-		for i := range round {
-			for k, g := range nets[i].grad {
-				acc[k] += float64(g)
+		group := jobs[r:min(r+hold, len(jobs))]
+		var next atomic.Int64
+		run(min(nw, len(group)), func(w int) {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(group) {
+					return
+				}
+				j := group[i]
+				nets[w].useGrad(grads[i])
+				nets[w].step(p, pages[j.page][j.start:j.start+j.n+1])
 			}
+		})
+		gs := flats[:len(group)]
+		if r+hold < len(jobs) {
+			chunks(n, nw, func(lo, hi int) {
+				var buf [sumBlock]float64
+				for b := lo; b < hi; b += sumBlock {
+					s := buf[:min(sumBlock, hi-b)]
+					var base []float64
+					if r > 0 {
+						base = acc[b:]
+					}
+					sumGrads(s, base, gs, b)
+					copy(acc[b:], s)
+				}
+			})
+			continue
 		}
-	}
-	var sq float64
-	for k := range acc {
-		acc[k] /= float64(total)
-		sq += float64(acc[k] * acc[k])
+		// Pass 1: ‖g‖², layout order.
+		sq = sumSq(gs, acc, acc, float64(total), n)
 	}
 	if math.IsNaN(sq) || math.IsInf(sq, 0) {
 		return nil, fmt.Errorf("train: gradient norm not finite (a weight or an activation overflowed)")
@@ -210,11 +270,224 @@ func (tr GPT) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, c
 	if err != nil {
 		return nil, err
 	}
+	// Pass 2: Δ.
 	out := delta.Flat()
-	for k, g := range acc {
-		out[k] = float32(coef * g)
-	}
+	last := flats[:(len(jobs)-1)%hold+1]
+	chunks(n, nw, func(lo, hi int) {
+		if acc != nil {
+			for k, g := range acc[lo:hi] {
+				out[lo+k] = float32(coef * g)
+			}
+			return
+		}
+		deltaFromGrads(out, last, lo, hi, float64(total), coef)
+	})
 	return delta, nil
+}
+
+// gptHeldGrads is how many sequences an update computes before it sums
+// their gradients (at least one per worker).
+const gptHeldGrads = 4
+
+// sumBlock is the length of the blocks in which gradients are summed; its
+// float64 scratch stays on the stack.
+const sumBlock = 1024
+
+// sumGrads sets s[k] = base[k] (0 when base is nil) and then adds
+// float64(g[lo+k]) for each g of grads in order: for every element the sum
+// from zero, in sequence order, that Update specifies.
+func sumGrads(s, base []float64, grads [][]float32, lo int) {
+	if base == nil {
+		clear(s)
+	} else {
+		copy(s, base[:len(s)])
+	}
+	for _, g := range grads {
+		g := g[lo : lo+len(s)]
+		for k, v := range g {
+			s[k] += float64(v)
+		}
+	}
+}
+
+// useVecSum turns the assembly of sumSq and deltaFromGrads on.
+var useVecSum = haveSgemm
+
+// gradPtrs returns &g[lo] of every g.
+func gradPtrs(grads [][]float32, lo int) []*float32 {
+	p := make([]*float32, len(grads))
+	for i, g := range grads {
+		p[i] = &g[lo]
+	}
+	return p
+}
+
+// sumSq is Update's pass 1 over the first n elements: g_k = (base[k] +
+// Σ grads[·][k]) / total (sumGrads' order; base nil is zeros), dst[k] = g_k
+// unless dst is nil, and it returns Σ g_k², k ascending.
+func sumSq(grads [][]float32, base, dst []float64, total float64, n int) float64 {
+	var sq float64
+	k := 0
+	if useVecSum && n >= 4 {
+		k = n &^ 3
+		var bp, dp *float64
+		if base != nil {
+			bp = &base[0]
+		}
+		if dst != nil {
+			_ = dst[k-1]
+			dp = &dst[0]
+		}
+		for _, g := range grads {
+			_ = g[k-1]
+		}
+		sq = sumSqAVX2(&gradPtrs(grads, 0)[0], len(grads), bp, dp, k, total, 0)
+	}
+	var buf [sumBlock]float64
+	for ; k < n; k += sumBlock {
+		s := buf[:min(sumBlock, n-k)]
+		var b []float64
+		if base != nil {
+			b = base[k:]
+		}
+		sumGrads(s, b, grads, k)
+		for i := range s {
+			s[i] /= total
+			sq += float64(s[i] * s[i])
+		}
+		if dst != nil {
+			copy(dst[k:], s)
+		}
+	}
+	return sq
+}
+
+// deltaFromGrads is Update's pass 2 over [lo, hi) when no accumulator
+// exists: out[k] = float32(coef · (Σ grads[·][k] / total)).
+func deltaFromGrads(out []float32, grads [][]float32, lo, hi int, total, coef float64) {
+	if useVecSum && hi-lo >= 4 {
+		m := (hi - lo) &^ 3
+		_ = out[lo+m-1]
+		for _, g := range grads {
+			_ = g[lo+m-1]
+		}
+		deltaAVX2(&out[lo], &gradPtrs(grads, lo)[0], len(grads), m, total, coef)
+		lo += m
+	}
+	var buf [sumBlock]float64
+	for b := lo; b < hi; b += sumBlock {
+		s := buf[:min(sumBlock, hi-b)]
+		sumGrads(s, nil, grads, b)
+		for k, g := range s {
+			out[b+k] = float32(coef * (g / total))
+		}
+	}
+}
+
+// gptKept keeps the buffers of finished updates for the next ones, for
+// one model shape at a time: for GPT2Small they hold gigabytes (gradients,
+// packed weights, activations) that would otherwise be allocated and
+// zeroed every update. A sync.Pool would drop them at every garbage
+// collection, which an update's own Δ triggers. An update of another shape
+// releases them.
+var gptKept struct {
+	sync.Mutex
+	d      gdims
+	nets   []*gptNet[float32]
+	grads  []*gptGrad[float32]
+	packed []*gptPacked
+	accs   []*[]float64
+}
+
+// keptFor locks gptKept for d, dropping what it holds for another shape;
+// the caller unlocks.
+func keptFor(d gdims) {
+	gptKept.Lock()
+	if gptKept.d != d {
+		gptKept.d = d
+		gptKept.nets, gptKept.grads, gptKept.packed, gptKept.accs = nil, nil, nil, nil
+	}
+}
+
+// take removes and returns the last element of *s that ok accepts, or nil.
+func take[E any](s *[]*E, ok func(*E) bool) *E {
+	for i := len(*s) - 1; i >= 0; i-- {
+		if e := (*s)[i]; ok(e) {
+			*s = append((*s)[:i], (*s)[i+1:]...)
+			return e
+		}
+	}
+	return nil
+}
+
+// getGPTNet returns a net with the backward pass's scratch for d and up to
+// rows tokens, a kept one when one fits.
+func getGPTNet(d gdims, rows int) *gptNet[float32] {
+	keptFor(d)
+	n := take(&gptKept.nets, func(n *gptNet[float32]) bool { return n.rows >= rows })
+	gptKept.Unlock()
+	if n == nil {
+		n = newGPTTrainNet[float32](d, rows)
+	}
+	return n
+}
+
+// getGPTGrad returns a gradient buffer for d, a kept one when there is one.
+func getGPTGrad(d gdims) *gptGrad[float32] {
+	keptFor(d)
+	g := take(&gptKept.grads, func(*gptGrad[float32]) bool { return true })
+	gptKept.Unlock()
+	if g == nil {
+		g = newGPTGrad[float32](d)
+	}
+	return g
+}
+
+// getGPTPacked returns packed-weight buffers for d (repacked by every
+// update: θ may have changed).
+func getGPTPacked(d gdims) *gptPacked {
+	keptFor(d)
+	pk := take(&gptKept.packed, func(*gptPacked) bool { return true })
+	gptKept.Unlock()
+	if pk == nil {
+		pk = newGPTPacked(d)
+	}
+	return pk
+}
+
+// getAcc returns a float64 accumulator of d's size; its contents are never
+// read before they are written.
+func getAcc(d gdims) *[]float64 {
+	keptFor(d)
+	a := take(&gptKept.accs, func(*[]float64) bool { return true })
+	gptKept.Unlock()
+	if a == nil {
+		s := make([]float64, d.params())
+		a = &s
+	}
+	return a
+}
+
+// keep gives the buffers of a finished update of d back to gptKept.
+func keep(d gdims, nets []*gptNet[float32], grads []*gptGrad[float32], pk *gptPacked, acc *[]float64) {
+	keptFor(d)
+	defer gptKept.Unlock()
+	gptKept.nets = append(gptKept.nets, nets...)
+	gptKept.grads = append(gptKept.grads, grads...)
+	if pk != nil {
+		gptKept.packed = append(gptKept.packed, pk)
+	}
+	if acc != nil {
+		gptKept.accs = append(gptKept.accs, acc)
+	}
+}
+
+// chunks calls f on up to workers contiguous parts of [0, n), in parallel.
+func chunks(n, workers int, f func(lo, hi int)) {
+	workers = max(1, min(workers, n/(1<<16)))
+	run(workers, func(i int) {
+		f(i*n/workers, (i+1)*n/workers)
+	})
 }
 
 // Loss returns the mean cross-entropy in nats over all predictions of pages

@@ -18,6 +18,9 @@ type float interface{ ~float32 | ~float64 }
 // visited, never the order of the terms of one element, so the result is
 // bit-identical to the naive loop on every platform and at every GOMAXPROCS.
 // The kernels are single-threaded; Update parallelises across micro-batches.
+// On amd64 with AVX2, float32 products run on the assembly kernel of
+// sgemm.go instead (the same sums, so the same bits); with the openblas
+// build tag, on OpenBLAS (other bits; see the package doc).
 
 // The register block: mr rows of A by nr columns of B.
 const (
@@ -26,8 +29,36 @@ const (
 )
 
 // matmul holds the packing buffers of one goroutine; the zero value is ready.
+// Its float32 products run on the assembly kernel (sgemm.go) where the CPU
+// has one, with the same bits.
 type matmul[T float] struct {
 	ap, bp []T
+	sg     sgemm
+}
+
+// useBLAS sends the float32 products to OpenBLAS in the openblas build
+// (blas_openblas.go); the tests turn it off to compare.
+var useBLAS = haveBLAS
+
+// fast returns the assembly kernel's state when T is float32 and the kernel
+// is on, else nil.
+func (w *matmul[T]) fast() *sgemm {
+	if !useSgemm {
+		return nil
+	}
+	if w32, ok := any(w).(*matmul[float32]); ok {
+		return &w32.sg
+	}
+	return nil
+}
+
+// blas reports whether the products of w go to OpenBLAS.
+func (w *matmul[T]) blas() bool {
+	if !useBLAS {
+		return false
+	}
+	_, ok := any(w).(*matmul[float32])
+	return ok
 }
 
 func grow[T float](s []T, n int) []T {
@@ -39,20 +70,56 @@ func grow[T float](s []T, n int) []T {
 
 // nn sets c (m×n) = a (m×k) · b (k×n).
 func (w *matmul[T]) nn(c, a, b []T, m, k, n int) {
+	if w.blas() {
+		blasMul(false, false, f32(c), f32(a), f32(b), m, k, n)
+		return
+	}
+	if s := w.fast(); s != nil {
+		s.nn(f32(c), f32(a), f32(b), m, k, n)
+		return
+	}
 	w.packB(b, k, n, n, 1)
 	w.run(c, a, m, k, n, k, 1)
 }
 
 // tn sets c (m×n) = aᵀ · b, a (k×m), b (k×n).
 func (w *matmul[T]) tn(c, a, b []T, m, k, n int) {
+	if w.blas() {
+		blasMul(true, false, f32(c), f32(a), f32(b), m, k, n)
+		return
+	}
+	if s := w.fast(); s != nil {
+		s.tn(f32(c), f32(a), f32(b), m, k, n)
+		return
+	}
 	w.packB(b, k, n, n, 1)
 	w.run(c, a, m, k, n, 1, m)
 }
 
 // nt sets c (m×n) = a · bᵀ, a (m×k), b (n×k).
 func (w *matmul[T]) nt(c, a, b []T, m, k, n int) {
+	if w.blas() {
+		blasMul(false, true, f32(c), f32(a), f32(b), m, k, n)
+		return
+	}
+	if s := w.fast(); s != nil {
+		s.nt(f32(c), f32(a), f32(b), m, k, n)
+		return
+	}
 	w.packB(b, k, n, 1, k)
 	w.run(c, a, m, k, n, k, 1)
+}
+
+// nnPacked is nn with b's packing pb (packedB) when not nil, which only
+// the assembly kernel reads; b must be what pb holds.
+func (w *matmul[T]) nnPacked(c, a, b []T, pb *packedB, m, k, n int) {
+	if pb != nil && !w.blas() {
+		if s := w.fast(); s != nil {
+			s.nnPacked(f32(c), f32(a), pb, m)
+			return
+		}
+	}
+	w.nn(c, a, b, m, k, n)
 }
 
 // packB copies B (k×n, element (p, j) at b[p*ps+j*js]) into panels of nr

@@ -91,8 +91,18 @@ func checkKernels[T float](t *testing.T, same func(a, b []T) bool) {
 	}
 }
 
+// defaultKernels makes the products run on the default build's kernels
+// (not OpenBLAS) until the test ends.
+func defaultKernels(t *testing.T) {
+	t.Helper()
+	old := useBLAS
+	useBLAS = false
+	t.Cleanup(func() { useBLAS = old })
+}
+
 // The blocked kernels give the bits of the naive loop, in both precisions.
 func TestKernelsMatchNaive(t *testing.T) {
+	defaultKernels(t)
 	checkKernels(t, sameBits32)
 	checkKernels(t, sameBits64)
 }
@@ -137,18 +147,28 @@ func TestGorgoniaMatMulGOMAXPROCS(t *testing.T) {
 	require.True(t, sameBits32(one, two), "gorgonia MatMul bits depend on GOMAXPROCS")
 }
 
-// BenchmarkMatMul reports GFLOP/s of the naive loop (the baseline), of our
-// blocked kernels and of gorgonia's MatMul, single products of the shapes the
-// MLP benchmark runs (rows × C·E × H, rows × H × V, and the transposed ones
-// of the backward pass).
+// BenchmarkMatMul reports GFLOP/s of single float32 products: the shapes
+// of the MLP benchmark (rows × C·E × H, rows × H × V) and of the GPT's
+// layers on a sequence of 64 tokens (GPTTiny's MLP, GPT-2 124M's fused qkv
+// and MLP projection), each as nn, tn and nt, on every kernel of the build:
+//
+//	naive     the reference triple loop (MLP shapes only)
+//	portable  matmul.go's blocked pure-Go kernel (-tags purego, other CPUs)
+//	asm       the assembly kernel (sgemm_amd64.s), where the CPU has AVX2
+//	openblas  OpenBLAS's sgemm (-tags openblas)
+//	gorgonia  gorgonia.org/tensor's MatMul (gonum), at GOMAXPROCS 1 and 2
+//
+// Every kernel but openblas and gorgonia gives the naive loop's bits.
 func BenchmarkMatMul(b *testing.B) {
-	const rows, ce, h, v = 256, 128, 128, 256
 	for _, s := range []struct {
 		name    string
 		m, k, n int
 	}{
-		{"hidden", rows, ce, h},
-		{"out", rows, h, v},
+		{"mlp-hidden", 256, 128, 128},
+		{"mlp-out", 256, 128, 256},
+		{"tiny-fc", 64, 256, 1024},
+		{"gpt2-qkv", 64, 768, 2304},
+		{"gpt2-fcproj", 64, 3072, 768},
 	} {
 		m, k, n := s.m, s.k, s.n
 		r := testRand(4)
@@ -159,33 +179,47 @@ func BenchmarkMatMul(b *testing.B) {
 		report := func(b *testing.B) {
 			b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		}
-		b.Run(s.name+"/naive", func(b *testing.B) {
-			for b.Loop() {
-				naiveNN(c, a, bb, m, k, n)
+		if m*k*n <= 1<<23 {
+			b.Run(s.name+"/nn/naive", func(b *testing.B) {
+				for b.Loop() {
+					naiveNN(c, a, bb, m, k, n)
+				}
+				report(b)
+			})
+		}
+		type kernel struct {
+			name       string
+			sgemm, bls bool
+		}
+		kernels := []kernel{{"portable", false, false}}
+		if haveSgemm {
+			kernels = append(kernels, kernel{"asm", true, false})
+		}
+		if haveBLAS {
+			kernels = append(kernels, kernel{"openblas", haveSgemm, true})
+		}
+		for _, kern := range kernels {
+			var w matmul[float32]
+			for _, op := range []string{"nn", "tn", "nt"} {
+				b.Run(s.name+"/"+op+"/"+kern.name, func(b *testing.B) {
+					defer func(s, l bool) { useSgemm, useBLAS = s, l }(useSgemm, useBLAS)
+					useSgemm, useBLAS = kern.sgemm, kern.bls
+					for b.Loop() {
+						switch op {
+						case "nn":
+							w.nn(c, a, bb, m, k, n)
+						case "tn":
+							w.tn(c, at, bb, m, k, n)
+						case "nt":
+							w.nt(c, a, bt, m, k, n)
+						}
+					}
+					report(b)
+				})
 			}
-			report(b)
-		})
-		var w matmul[float32]
-		b.Run(s.name+"/nn", func(b *testing.B) {
-			for b.Loop() {
-				w.nn(c, a, bb, m, k, n)
-			}
-			report(b)
-		})
-		b.Run(s.name+"/tn", func(b *testing.B) {
-			for b.Loop() {
-				w.tn(c, at, bb, m, k, n)
-			}
-			report(b)
-		})
-		b.Run(s.name+"/nt", func(b *testing.B) {
-			for b.Loop() {
-				w.nt(c, a, bt, m, k, n)
-			}
-			report(b)
-		})
+		}
 		for _, procs := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%s/gorgonia/procs=%d", s.name, procs), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/nn/gorgonia/procs=%d", s.name, procs), func(b *testing.B) {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 				ta := tensor.New(tensor.WithShape(m, k), tensor.WithBacking(a))
 				tb := tensor.New(tensor.WithShape(k, n), tensor.WithBacking(bb))

@@ -40,7 +40,12 @@ func embedBackward[T float](dembed, dx []T, in []int32, rows, c, e int) {
 // linearForward sets y (m×n) = x (m×k) · w (k×n) + b (n): the product first,
 // then the bias.
 func linearForward[T float](mm *matmul[T], y, x, w, b []T, m, k, n int) {
-	mm.nn(y, x, w, m, k, n)
+	linearForwardPacked(mm, y, x, w, nil, b, m, k, n)
+}
+
+// linearForwardPacked is linearForward with w's packing pw when not nil.
+func linearForwardPacked[T float](mm *matmul[T], y, x, w []T, pw *packedB, b []T, m, k, n int) {
+	mm.nnPacked(y, x, w, pw, m, k, n)
 	for i := range m {
 		yr := y[i*n : (i+1)*n]
 		for j := range yr {
@@ -96,10 +101,13 @@ func crossEntropy[T float](dlogits, logits []T, target []int32, v int, scratch [
 		for _, l := range lr[1:] {
 			mx = max(mx, float64(l))
 		}
-		var s float64
 		for j, l := range lr {
-			ex[j] = math.Exp(float64(l) - mx)
-			s += ex[j]
+			ex[j] = float64(l) - mx
+		}
+		expSlice(ex, ex)
+		var s float64
+		for _, e := range ex {
+			s += e
 		}
 		total += mx + math.Log(s) - float64(lr[t])
 		if dlogits != nil {
