@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -147,13 +146,7 @@ func (d gdims) plan(pages [][]int32) (jobs []gptJob, total, longest int, err err
 	return jobs, total, longest, nil
 }
 
-func (tr GPT) workers(jobs int) int {
-	w := tr.Workers
-	if w <= 0 {
-		w = runtime.GOMAXPROCS(0)
-	}
-	return max(1, min(w, jobs))
-}
+func (tr GPT) workers(jobs int) int { return workerCount(tr.Workers, jobs) }
 
 // Update returns Δ = −lr · clip(g) as a *bistro.MemModel of m's layout. g is
 // the mean gradient over all predictions of pages (see GPT) and clip scales
@@ -164,11 +157,8 @@ func (tr GPT) workers(jobs int) int {
 // ‖g‖ > clipNorm. lr must be finite and ≥ 0, clipNorm finite and > 0; a
 // gradient that is not finite is an error. m is only read.
 func (tr GPT) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, clipNorm float64) (bistro.Tensors, error) {
-	if math.IsNaN(lr) || math.IsInf(lr, 0) || lr < 0 {
-		return nil, fmt.Errorf("train: learning rate %v not finite and ≥ 0", lr)
-	}
-	if math.IsNaN(clipNorm) || math.IsInf(clipNorm, 0) || clipNorm <= 0 {
-		return nil, fmt.Errorf("train: clip norm %v not finite and > 0", clipNorm)
+	if err := checkStep(lr, clipNorm); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -305,12 +305,26 @@ func weights(m bistro.Model) (dims, []float32, error) {
 	return d, flat, nil
 }
 
-func (tr MLP) workers(jobs int) int {
-	w := tr.Workers
-	if w <= 0 {
-		w = runtime.GOMAXPROCS(0)
+func (tr MLP) workers(jobs int) int { return workerCount(tr.Workers, jobs) }
+
+// workerCount bounds the goroutines of one Update or Loss: the trainer's
+// Workers (GOMAXPROCS when ≤ 0), at most one per job, at least one.
+func workerCount(workers, jobs int) int {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
-	return max(1, min(w, jobs))
+	return max(1, min(workers, jobs))
+}
+
+// checkStep refuses a learning rate or clip norm no update can use.
+func checkStep(lr, clipNorm float64) error {
+	if math.IsNaN(lr) || math.IsInf(lr, 0) || lr < 0 {
+		return fmt.Errorf("train: learning rate %v not finite and ≥ 0", lr)
+	}
+	if math.IsNaN(clipNorm) || math.IsInf(clipNorm, 0) || clipNorm <= 0 {
+		return fmt.Errorf("train: clip norm %v not finite and > 0", clipNorm)
+	}
+	return nil
 }
 
 // Update returns Δ = −lr · clip(g) as a *bistro.MemModel of m's layout. g is
@@ -322,11 +336,8 @@ func (tr MLP) workers(jobs int) int {
 // ‖g‖ > clipNorm. lr must be finite and ≥ 0, clipNorm finite and > 0; a
 // gradient that is not finite is an error. m is only read.
 func (tr MLP) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, clipNorm float64) (bistro.Tensors, error) {
-	if math.IsNaN(lr) || math.IsInf(lr, 0) || lr < 0 {
-		return nil, fmt.Errorf("train: learning rate %v not finite and ≥ 0", lr)
-	}
-	if math.IsNaN(clipNorm) || math.IsInf(clipNorm, 0) || clipNorm <= 0 {
-		return nil, fmt.Errorf("train: clip norm %v not finite and > 0", clipNorm)
+	if err := checkStep(lr, clipNorm); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
