@@ -82,20 +82,13 @@ func (d gdims) params() int {
 const maxLayers = (bistro.MaxTensors - 4) / 12
 
 func gptDims(cfg bistro.ModelConfig) (gdims, error) {
+	if err := checkSizes(cfg, GPTArch); err != nil {
+		return gdims{}, err
+	}
 	bad := func(format string, a ...any) (gdims, error) {
 		return gdims{}, fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
 	}
 	switch {
-	case cfg.Arch != GPTArch:
-		return bad("arch %q, want %q", cfg.Arch, GPTArch)
-	case cfg.Vocab < 2 || cfg.Vocab > maxDim:
-		return bad("vocab %d not in [2, %d]", cfg.Vocab, maxDim)
-	case cfg.Context < 1 || cfg.Context > maxDim:
-		return bad("context %d not in [1, %d]", cfg.Context, maxDim)
-	case cfg.Embed < 1 || cfg.Embed > maxDim:
-		return bad("embed %d not in [1, %d]", cfg.Embed, maxDim)
-	case cfg.Hidden < 1 || cfg.Hidden > maxDim:
-		return bad("hidden %d not in [1, %d]", cfg.Hidden, maxDim)
 	case cfg.Layers < 1 || cfg.Layers > maxLayers:
 		return bad("layers %d not in [1, %d]", cfg.Layers, maxLayers)
 	case cfg.Heads < 1 || cfg.Embed%cfg.Heads != 0:

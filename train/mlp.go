@@ -56,13 +56,15 @@ func (d dims) layout() bistro.Layout {
 // maxDim bounds every size of a config, so that no product overflows an int.
 const maxDim = 1 << 24
 
-func configDims(cfg bistro.ModelConfig) (dims, error) {
-	bad := func(format string, a ...any) (dims, error) {
-		return dims{}, fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+// checkSizes checks what every architecture's config shares: the arch id
+// and the vocabulary, context, embedding and hidden sizes.
+func checkSizes(cfg bistro.ModelConfig, arch string) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
 	}
 	switch {
-	case cfg.Arch != MLPArch:
-		return bad("arch %q, want %q", cfg.Arch, MLPArch)
+	case cfg.Arch != arch:
+		return bad("arch %q, want %q", cfg.Arch, arch)
 	case cfg.Vocab < 2 || cfg.Vocab > maxDim:
 		return bad("vocab %d not in [2, %d]", cfg.Vocab, maxDim)
 	case cfg.Context < 1 || cfg.Context > maxDim:
@@ -71,8 +73,16 @@ func configDims(cfg bistro.ModelConfig) (dims, error) {
 		return bad("embed %d not in [1, %d]", cfg.Embed, maxDim)
 	case cfg.Hidden < 1 || cfg.Hidden > maxDim:
 		return bad("hidden %d not in [1, %d]", cfg.Hidden, maxDim)
-	case cfg.Layers != 0 || cfg.Heads != 0:
-		return bad("layers %d, heads %d: %s has neither (want 0)", cfg.Layers, cfg.Heads, MLPArch)
+	}
+	return nil
+}
+
+func configDims(cfg bistro.ModelConfig) (dims, error) {
+	if err := checkSizes(cfg, MLPArch); err != nil {
+		return dims{}, err
+	}
+	if cfg.Layers != 0 || cfg.Heads != 0 {
+		return dims{}, fmt.Errorf("%w: layers %d, heads %d: %s has neither (want 0)", ErrConfig, cfg.Layers, cfg.Heads, MLPArch)
 	}
 	return dims{v: int(cfg.Vocab), c: int(cfg.Context), e: int(cfg.Embed), h: int(cfg.Hidden)}, nil
 }
