@@ -61,6 +61,16 @@ type Params struct {
 	// and merge the slices of a window and publish the aggregate; it must fit
 	// between the finalized deadline and the start of the window that needs it.
 	MergeTimeMS uint64 `json:"merge_time_ms"`
+	// FailoverDelay is in blocks. The validators that may publish the
+	// aggregate of window w are ranked (rank 0 is the lead): rank r must have
+	// published it before block RankDeadline(w, r) = Deadline(w) +
+	// (r+1)·FailoverDelay is finalized, and rank r+1 publishes only once that
+	// block is finalized and rank r's aggregate is absent (SPEC.md §2.3, §9).
+	// ≥ 1; FailoverDelay × BlockTimeMS ≥ MergeTimeMS gives every rank the
+	// merge time, and Grace + FinalityLag + FailoverDelay ≤ BlocksPerWindow
+	// finalizes the lead's deadline by the start of window w+2, which trains
+	// on the aggregate.
+	FailoverDelay uint64 `json:"failover_delay"`
 
 	// PagesPerWindow is how many pages each miner trains on per window.
 	PagesPerWindow uint32 `json:"pages_per_window"`
@@ -264,9 +274,11 @@ func (p *Params) Validate() error {
 }
 
 // validateBudget checks the time budget of SPEC.md §2.3: the upload fits in
-// the grace period, and the lead's merge fits between the finalized deadline
-// and the start of the window that trains on the aggregate. B ≤ 2^32 and
-// times ≤ MaxTimeMS keep every product within a u64.
+// the grace period, the lead's merge fits between the finalized deadline
+// and the start of the window that trains on the aggregate, and every rank of
+// the failover gets the merge time. B ≤ 2^32, failover_delay ≤ B − G − lag
+// (checked before its product) and times ≤ MaxTimeMS keep every product
+// within a u64.
 func (p *Params) validateBudget() error {
 	bt := p.BlockTimeMS
 	if p.Grace*bt < p.UploadTimeMS {
@@ -281,6 +293,17 @@ func (p *Params) validateBudget() error {
 	if room*bt < p.MergeTimeMS {
 		return fmt.Errorf("%w: (blocks_per_window %d − grace %d − finality_lag %d) × block_time_ms %d = %d ms < merge_time_ms %d",
 			ErrInvalidParams, p.BlocksPerWindow, p.Grace, p.FinalityLag, bt, room*bt, p.MergeTimeMS)
+	}
+	if p.FailoverDelay == 0 {
+		return fmt.Errorf("%w: failover_delay 0: each rank needs at least one block", ErrInvalidParams)
+	}
+	if p.FailoverDelay > room {
+		return fmt.Errorf("%w: grace %d + finality_lag %d + failover_delay %d > blocks_per_window %d: the lead's deadline is finalized after the window that needs its aggregate starts",
+			ErrInvalidParams, p.Grace, p.FinalityLag, p.FailoverDelay, p.BlocksPerWindow)
+	}
+	if p.FailoverDelay*bt < p.MergeTimeMS {
+		return fmt.Errorf("%w: failover_delay %d blocks × block_time_ms %d = %d ms < merge_time_ms %d",
+			ErrInvalidParams, p.FailoverDelay, bt, p.FailoverDelay*bt, p.MergeTimeMS)
 	}
 	return nil
 }
@@ -336,6 +359,7 @@ func (p *Params) Digest() Hash {
 	h.u64(p.FinalityLag)
 	h.u64(p.UploadTimeMS)
 	h.u64(p.MergeTimeMS)
+	h.u64(p.FailoverDelay)
 	h.u32(p.PagesPerWindow)
 	h.u32(p.PageLength)
 	h.u64(p.DatasetPages)
@@ -382,6 +406,7 @@ func DefaultParams(netuid uint16) Params {
 		FinalityLag:        2,
 		UploadTimeMS:       20000,
 		MergeTimeMS:        40000,
+		FailoverDelay:      4,
 		PagesPerWindow:     4,
 		PageLength:         1024,
 		SliceFraction:      0.05,

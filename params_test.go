@@ -48,6 +48,10 @@ func TestParamsValidate(t *testing.T) {
 		{"upload over grace", func(p *Params) { p.UploadTimeMS = 36001 }, "grace 3 blocks × block_time_ms 12000 = 36000 ms < upload_time_ms 36001"},
 		{"no merge room", func(p *Params) { p.FinalityLag = 7 }, "grace 3 + finality_lag 7 >= blocks_per_window 10"},
 		{"merge over budget", func(p *Params) { p.MergeTimeMS = 60001 }, "= 60000 ms < merge_time_ms 60001"},
+		{"failover zero", func(p *Params) { p.FailoverDelay = 0 }, "failover_delay 0"},
+		{"failover past window", func(p *Params) { p.FailoverDelay = 6 }, "grace 3 + finality_lag 2 + failover_delay 6 > blocks_per_window 10"},
+		{"failover huge", func(p *Params) { p.FailoverDelay = math.MaxUint64 }, "failover_delay 18446744073709551615 > blocks_per_window 10"},
+		{"failover under merge", func(p *Params) { p.MergeTimeMS = 48001 }, "failover_delay 4 blocks × block_time_ms 12000 = 48000 ms < merge_time_ms 48001"},
 		{"pages zero", func(p *Params) { p.PagesPerWindow = 0 }, "pages_per_window 0"},
 		{"pages many", func(p *Params) { p.PagesPerWindow = MaxPagesPerWindow + 1 }, "pages_per_window 65537"},
 		{"negative zero", func(p *Params) { p.Checks.MinNormFactor = math.Copysign(0, -1) }, "checks.min_norm_factor is negative"},
@@ -101,7 +105,7 @@ func TestParamsDigestSensitivity(t *testing.T) {
 	base := testParams()
 	d0 := base.Digest()
 	assert.Equal(t, d0, base.Digest(), "digest is deterministic")
-	n := 0
+	visited := map[string]bool{}
 	var walk func(v reflect.Value, path string)
 	walk = func(v reflect.Value, path string) {
 		switch v.Kind() {
@@ -133,11 +137,12 @@ func TestParamsDigestSensitivity(t *testing.T) {
 		default:
 			t.Fatalf("%s: kind %s not covered by the digest test", path, v.Kind())
 		}
-		n++
+		visited[path] = true
 	}
 	walk(reflect.ValueOf(&base).Elem(), "Params")
 	assert.Equal(t, d0, base.Digest(), "restored")
-	assert.GreaterOrEqual(t, n, 40, "every leaf field visited")
+	assert.GreaterOrEqual(t, len(visited), 42, "every leaf field visited")
+	assert.True(t, visited["Params.FailoverDelay"], "failover_delay is in the digest")
 }
 
 func check(t *testing.T, p *Params, d0 Hash, path string) {

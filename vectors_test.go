@@ -101,14 +101,17 @@ func TestVectorsParams(t *testing.T) {
 
 func TestVectorsWindows(t *testing.T) {
 	type vec struct {
-		Blocks      uint64  `json:"blocks_per_window"`
-		Grace       uint64  `json:"grace"`
-		Block       uint64  `json:"block"`
-		Window      uint64  `json:"window"`
-		Start       *uint64 `json:"start"`
-		SeedBlock   *uint64 `json:"seed_block"`
-		Deadline    *uint64 `json:"deadline"`
-		LastApplied *uint64 `json:"last_applied"`
+		Blocks        uint64    `json:"blocks_per_window"`
+		Grace         uint64    `json:"grace"`
+		FailoverDelay uint64    `json:"failover_delay"`
+		Block         uint64    `json:"block"`
+		Window        uint64    `json:"window"`
+		Start         *uint64   `json:"start"`
+		SeedBlock     *uint64   `json:"seed_block"`
+		Deadline      *uint64   `json:"deadline"`
+		LastApplied   *uint64   `json:"last_applied"`
+		Ranks         []uint64  `json:"ranks"`
+		RankDeadlines []*uint64 `json:"rank_deadlines"`
 	}
 	opt := func(b Block, err error) *uint64 {
 		if err != nil {
@@ -117,17 +120,23 @@ func TestVectorsWindows(t *testing.T) {
 		v := uint64(b)
 		return &v
 	}
+	ranks := []uint64{0, 1, 2, 1<<63 - 1, 1<<64 - 1}
 	var out []vec
-	for _, c := range []struct{ b, g, block uint64 }{
-		{10, 3, 0}, {10, 3, 9}, {10, 3, 10}, {10, 3, 25}, {360, 30, 1_000_000},
-		{10, 3, 1<<64 - 1}, {10, 3, 1<<64 - 16}, {1 << 32, 1<<32 - 1, 1<<64 - 1<<33},
+	for _, c := range []struct{ b, g, fd, block uint64 }{
+		{10, 3, 4, 0}, {10, 3, 1, 9}, {10, 3, 4, 10}, {10, 3, 5, 25}, {360, 30, 20, 1_000_000},
+		{10, 3, 4, 1<<64 - 1}, {10, 3, 1, 1<<64 - 16}, {1 << 32, 1<<32 - 1, 1, 1<<64 - 1<<33},
 	} {
 		ws := Windows{Blocks: c.b, Grace: c.g}
 		w := ws.Of(Block(c.block))
-		v := vec{Blocks: c.b, Grace: c.g, Block: c.block, Window: w,
-			Start: opt(ws.Start(w)), SeedBlock: opt(ws.SeedBlock(w)), Deadline: opt(ws.Deadline(w))}
+		v := vec{Blocks: c.b, Grace: c.g, FailoverDelay: c.fd, Block: c.block, Window: w,
+			Start: opt(ws.Start(w)), SeedBlock: opt(ws.SeedBlock(w)), Deadline: opt(ws.Deadline(w)), Ranks: ranks}
 		if la, ok := ws.LastApplied(w); ok {
 			v.LastApplied = &la
+		}
+		p := DefaultParams(1)
+		p.BlocksPerWindow, p.Grace, p.FailoverDelay = c.b, c.g, c.fd
+		for _, r := range ranks {
+			v.RankDeadlines = append(v.RankDeadlines, opt(p.RankDeadline(w, r)))
 		}
 		out = append(out, v)
 	}

@@ -3,6 +3,7 @@ package bistro
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // ErrOverflow is returned when a window's blocks do not fit in a uint64.
@@ -49,6 +50,32 @@ func NewWindows(p *Params) (Window, error) {
 		return nil, fmt.Errorf("%w: blocks_per_window %d, grace %d", ErrInvalidParams, p.BlocksPerWindow, p.Grace)
 	}
 	return Windows{Blocks: p.BlocksPerWindow, Grace: p.Grace, First: p.FirstWindow}, nil
+}
+
+// RankDeadline returns the block before whose finalization the validator of
+// the given rank (0 is the lead) must have published the aggregate of window
+// w: Deadline(w) + (rank+1)·FailoverDelay, with Deadline from p's window
+// strategy (SPEC.md §2.3). The next rank publishes only once this block is
+// finalized and this rank's aggregate is absent. A block past the u64 range
+// is an error wrapping ErrOverflow.
+func (p *Params) RankDeadline(w, rank uint64) (Block, error) {
+	ws, err := NewWindows(p)
+	if err != nil {
+		return 0, err
+	}
+	d, err := ws.Deadline(w)
+	if err != nil {
+		return 0, err
+	}
+	// (rank+1)·FailoverDelay + d, in 128 bits: rank+1 itself may not fit.
+	hi, lo := bits.Mul64(rank, p.FailoverDelay)
+	lo, c := bits.Add64(lo, p.FailoverDelay, 0)
+	hi += c
+	lo, c = bits.Add64(lo, uint64(d), 0)
+	if hi != 0 || c != 0 {
+		return 0, fmt.Errorf("%w: deadline of rank %d in window %d", ErrOverflow, rank, w)
+	}
+	return Block(lo), nil
 }
 
 // Of returns b / B.

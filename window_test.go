@@ -96,3 +96,44 @@ func TestNewWindows(t *testing.T) {
 	_, err = NewWindows(&p)
 	assert.Error(t, err)
 }
+
+func TestRankDeadline(t *testing.T) {
+	const top = math.MaxUint64
+	last := uint64(top/10 - 1) // the last window whose deadline fits with B = 10, G = 3
+	cases := []struct {
+		name      string
+		b, g, fd  uint64
+		w, rank   uint64
+		want      Block
+		overflows bool
+	}{
+		{"lead", 10, 3, 4, 0, 0, 17, false},
+		{"rank 1", 10, 3, 4, 0, 1, 21, false},
+		{"rank 2 of window 5", 10, 3, 4, 5, 2, 75, false},
+		{"fits exactly", 10, 3, 2, last, 0, Block(top), false},
+		{"one past", 10, 3, 2, last, 1, 0, true},
+		{"deadline overflows", 10, 3, 1, last + 1, 0, 0, true},
+		{"rank+1 past 2^64", 10, 3, 1, 0, top, 0, true},
+		{"product past 2^64", 10, 3, 4, 0, 1 << 62, 0, true},
+		{"largest product", 10, 3, 1, 0, top - 14, Block(top), false},
+		{"B = 2^32", 1 << 32, 1<<32 - 1, 1, 1, 0, Block(2<<32 + 1<<32), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := testParams()
+			p.BlocksPerWindow, p.Grace, p.FailoverDelay = c.b, c.g, c.fd
+			got, err := p.RankDeadline(c.w, c.rank)
+			if c.overflows {
+				assert.ErrorIs(t, err, ErrOverflow)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+		})
+	}
+
+	p := testParams()
+	p.Strategies.Window = "window/v2"
+	_, err := p.RankDeadline(0, 0)
+	assert.Error(t, err, "an unknown window strategy")
+}

@@ -782,10 +782,11 @@ func model(opts Options) (bistro.ModelConfig, *bistro.MemModel, func() bistro.Tr
 }
 
 // networkParams are the local network's Params: 6-block windows, a grace of
-// 2 and finality one block behind; a quarter of every tensor per slice.
+// 2, finality one block behind and 3 blocks per failover rank; a quarter of
+// every tensor per slice.
 func networkParams(opts Options, ds *data.OpticsDataset, cfg bistro.ModelConfig, genesis bistro.Hash) bistro.Params {
 	p := bistro.DefaultParams(1)
-	p.BlocksPerWindow, p.Grace, p.FinalityLag = 6, 2, 1
+	p.BlocksPerWindow, p.Grace, p.FinalityLag, p.FailoverDelay = 6, 2, 1, 3
 	p.BlockTimeMS, p.UploadTimeMS, p.MergeTimeMS = 12000, 20000, 30000
 	p.PagesPerWindow, p.PageLength = 2, uint32(opts.PageLength)
 	p.DatasetPages, p.DatasetDigest = ds.Pages(), ds.Digest()

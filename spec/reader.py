@@ -272,6 +272,7 @@ PARAMS_SCHEMA = {
     "finality_lag": _u(64),
     "upload_time_ms": _u(64),
     "merge_time_ms": _u(64),
+    "failover_delay": _u(64),
     "pages_per_window": _u(32),
     "page_length": _u(32),
     "dataset_pages": _u(64),
@@ -405,7 +406,11 @@ def validate_params(p):
     need(G * T >= p["upload_time_ms"], "G*T < upload_time_ms")
     need(G + lag < B, "G + finality_lag >= B")
     need((B - G - lag) * T >= p["merge_time_ms"], "(B-G-lag)*T < merge_time_ms")
-    assert G * T <= U64 and (B - G - lag) * T <= U64  # "the products fit a u64"
+    fd = p["failover_delay"]
+    need(fd >= 1, "failover_delay is 0")
+    need(G + lag + fd <= B, "G + finality_lag + failover_delay > B")
+    need(fd * T >= p["merge_time_ms"], "failover_delay*T < merge_time_ms")
+    assert G * T <= U64 and (B - G - lag) * T <= U64 and fd * T <= U64  # "the products fit a u64"
 
 
 def _need(what):
@@ -421,7 +426,7 @@ def params_digest(p):
     fields = b"".join([
         u32(p["protocol"]), u16(p["netuid"]), u64(p["blocks_per_window"]), u64(p["first_window"]), u64(p["grace"]),
         u64(p["block_time_ms"]), u64(p["finality_lag"]), u64(p["upload_time_ms"]),
-        u64(p["merge_time_ms"]),
+        u64(p["merge_time_ms"]), u64(p["failover_delay"]),
         u32(p["pages_per_window"]), u32(p["page_length"]), u64(p["dataset_pages"]),
         enc_hash(p["dataset_digest"]),
         f64(p["slice_fraction"]), u32(p["slice_run"]),
@@ -478,6 +483,11 @@ def seed_block(w, B):
 
 def deadline(w, B, G):
     return _fit((w + 1) * B + G)
+
+
+def rank_deadline(w, B, G, fd, rank):
+    """§2.3: the block before whose finalization rank `rank` publishes the aggregate of w."""
+    return _fit((w + 1) * B + G + (rank + 1) * fd)
 
 
 def last_applied(w, first_window=0):
@@ -1244,6 +1254,9 @@ PARAMS_NEGATIVE = [
     ("block_time_ms", "12s"), ("block_time_ms", 12000.5), ("block_time_ms", -12000),
     ("upload_time_ms", 0), ("upload_time_ms", 36001), ("merge_time_ms", 60001),
     ("merge_time_ms", MAX_MS + 1),
+    ("failover_delay", 0), ("failover_delay", 6), ("failover_delay", U64), ("failover_delay", -1),
+    ("merge_time_ms", 48001), ("block_time_ms", 9999),
+    ("failover_delay", _DELETE),
     [("block_time_ms", _DELETE), ("block_time", "12s")],
     [("protocol", _DELETE), ("Protocol", 1)], [("lr.base", _DELETE), ("lr.Base", 0.5)],
     ("pages_per_window", 0), [("pages_per_window", 65537), ("dataset_pages", 1 << 20)],
@@ -1269,7 +1282,8 @@ PARAMS_POSITIVE = [
     ("dataset_digest", "AB" * 32), ("dataset_digest", "0xAbCd" + "00" * 30),
     ("strategies.aggregator", "mean/v1"), ("blocks_per_window", 1 << 32),
     [("pages_per_window", 65536), ("dataset_pages", 65536)],
-    ("block_time_ms", MAX_MS), ("upload_time_ms", 36000), ("merge_time_ms", 60000),
+    ("block_time_ms", MAX_MS), ("upload_time_ms", 36000), ("merge_time_ms", 48000),
+    [("failover_delay", 5), ("merge_time_ms", 60000)], [("failover_delay", 1), ("merge_time_ms", 12000)],
     ("model.arch", "a" * 64), ("model.arch", "\u00e9" * 32),
     [("lr.kind", "constant"), ("lr.base", 1e-300)],
 ]
@@ -1365,6 +1379,9 @@ def check_windows(vectors):
         expect(i, "seed_block", seed_block(w, B), v["seed_block"])
         expect(i, "deadline", deadline(w, B, G), v["deadline"])
         expect(i, "last_applied", last_applied(w), v["last_applied"])
+        fd = v["failover_delay"]
+        expect(i, "rank_deadlines", [rank_deadline(w, B, G, fd, r) for r in v["ranks"]],
+               v["rank_deadlines"])
     return len(vectors)
 
 

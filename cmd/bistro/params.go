@@ -49,6 +49,7 @@ type budget struct {
 	UploadTimeMS   uint64 `json:"upload_time_ms"`
 	MergeBudgetMS  uint64 `json:"merge_budget_ms"` // (B − G − lag) × T, ≥ merge_time_ms
 	MergeTimeMS    uint64 `json:"merge_time_ms"`
+	RankBudgetMS   uint64 `json:"rank_budget_ms"` // failover_delay × T, ≥ merge_time_ms
 }
 
 // budgetOf derives the budget of valid Params (Validate keeps every product
@@ -61,6 +62,7 @@ func budgetOf(p *bistro.Params) budget {
 		UploadTimeMS:   p.UploadTimeMS,
 		MergeBudgetMS:  (p.BlocksPerWindow - p.Grace - p.FinalityLag) * t,
 		MergeTimeMS:    p.MergeTimeMS,
+		RankBudgetMS:   p.FailoverDelay * t,
 	}
 }
 
@@ -81,6 +83,7 @@ var units = map[string]string{
 	"blocks_per_window":   "blocks",
 	"grace":               "blocks",
 	"finality_lag":        "blocks",
+	"failover_delay":      "blocks",
 	"page_length":         "tokens",
 	"checkpoint_interval": "windows",
 	"retention":           "windows",
@@ -123,6 +126,8 @@ func showParams(w io.Writer, path string, p *bistro.Params) error {
 	fmt.Fprintf(tw, "  merge\t(%d − %d − %d) × %s = %s ≥ merge_time %s (slack %s)\n",
 		p.BlocksPerWindow, p.Grace, p.FinalityLag, p.BlockTime(), ms(b.MergeBudgetMS), ms(b.MergeTimeMS),
 		ms(b.MergeBudgetMS-b.MergeTimeMS))
+	fmt.Fprintf(tw, "  failover\t%d × %s = %s per rank ≥ merge_time %s (slack %s)\n",
+		p.FailoverDelay, p.BlockTime(), ms(b.RankBudgetMS), ms(b.MergeTimeMS), ms(b.RankBudgetMS-b.MergeTimeMS))
 	return tw.Flush()
 }
 

@@ -29,13 +29,16 @@ func TestParamsShow(t *testing.T) {
 		assert.Regexp(t, `(?m)^`+f[0]+` +`+f[1], r.stdout)
 	}
 
-	// DefaultParams: B = 10, G = 3, lag = 2, T = 12 s, upload 20 s, merge 40 s.
+	// DefaultParams: B = 10, G = 3, lag = 2, T = 12 s, upload 20 s, merge 40 s,
+	// failover 4 blocks.
 	for _, want := range []string{
 		"blocks_per_window 10 blocks",
 		"upload_time_ms 20000 (20s)",
 		"window 10 blocks × 12s = 2m0s",
 		"upload grace 3 × 12s = 36s ≥ upload_time 20s (slack 16s)",
 		"merge (10 − 3 − 2) × 12s = 1m0s ≥ merge_time 40s (slack 20s)",
+		"failover_delay 4 blocks",
+		"failover 4 × 12s = 48s per rank ≥ merge_time 40s (slack 8s)",
 	} {
 		assert.Contains(t, r.text, want)
 	}
@@ -57,7 +60,7 @@ func TestParamsShowJSON(t *testing.T) {
 	assert.Equal(t, fx.params, got.File)
 	assert.Equal(t, fx.p.Digest(), got.Digest)
 	assert.Equal(t, fx.p, got.Params)
-	assert.Equal(t, budget{WindowMS: 120000, UploadBudgetMS: 36000, UploadTimeMS: 20000, MergeBudgetMS: 60000, MergeTimeMS: 40000}, got.Budget)
+	assert.Equal(t, budget{WindowMS: 120000, UploadBudgetMS: 36000, UploadTimeMS: 20000, MergeBudgetMS: 60000, MergeTimeMS: 40000, RankBudgetMS: 48000}, got.Budget)
 }
 
 func TestParamsShowInvalid(t *testing.T) {
