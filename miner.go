@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
+	"time"
 )
 
 // MinerStrategy decides what a miner computes and uploads. The protocol's
@@ -40,25 +42,32 @@ func (Honest) Slice(context.Context, *File, Indices) error { return nil }
 func (Honest) UploadDelay(uint64) uint64 { return 0 }
 
 // Miner runs the miner's duties (doc.go) for each block head it is given:
-// keep the replica at the current window's base by applying the lead's
-// aggregates; compute the window's update on it; when the seed block is
-// finalized, gather the slice, sign it and upload it before the deadline.
-// Step is the whole loop body; Run drives it from the chain's block stream.
+// keep the replica at the current window's base by applying the aggregates
+// the failover rule locates; compute the window's update on it; when the seed
+// block is finalized, gather the slice, sign it once and upload it, retrying
+// the same signed bytes at later heads until it is stored or the deadline is
+// finalized. Step is the whole loop body; Run drives it from the chain's
+// block stream.
 type Miner struct {
 	*core
 	strategy MinerStrategy
 
-	pending map[uint64]pendingUpdate // computed, not yet uploaded
-	done    map[uint64]bool          // windows uploaded or given up
+	pending map[uint64]*minerWork // computed, not yet uploaded
+	done    map[uint64]bool       // windows uploaded or given up
 	started bool
+	failing map[string]string // duty → last error, logged once
 
 	statMu sync.Mutex
 	stats  MinerStats
 }
 
-type pendingUpdate struct {
-	delta Tensors // nil when the strategy did not train
-	base  Hash    // d(w)
+// minerWork is one window's update until its slice is stored.
+type minerWork struct {
+	delta    Tensors // nil when the strategy did not train
+	base     Hash    // d(w)
+	signed   []byte  // the slice as signed: every retry sends these bytes
+	nothing  bool    // the strategy uploads nothing this window
+	attempts int
 }
 
 // MinerStats counts what a miner did.
@@ -67,6 +76,12 @@ type MinerStats struct {
 	Trained int
 	// Uploaded is how many slices it uploaded.
 	Uploaded int
+	// Retries counts duties that failed at one head and were tried again.
+	Retries int
+	// Missed counts slices given up: not stored by the deadline.
+	Missed int
+	// Healed counts re-syncs to the network's aggregate.
+	Healed int
 	// State is the replica's base.
 	State State
 }
@@ -80,7 +95,8 @@ func NewMiner(cfg Config, strategy MinerStrategy) (*Miner, error) {
 	if strategy == nil {
 		strategy = Honest{}
 	}
-	return &Miner{core: c, strategy: strategy, pending: map[uint64]pendingUpdate{}, done: map[uint64]bool{}}, nil
+	return &Miner{core: c, strategy: strategy, pending: map[uint64]*minerWork{}, done: map[uint64]bool{},
+		failing: map[string]string{}}, nil
 }
 
 // Stats returns a snapshot of the miner's counters.
@@ -90,53 +106,55 @@ func (m *Miner) Stats() MinerStats {
 	return m.stats
 }
 
-// Run announces the bucket, then steps on every head until ctx ends.
+// Run announces the bucket, then steps on every head until ctx ends,
+// subscribing again when the stream drops.
 func (m *Miner) Run(ctx context.Context) error {
-	return run(ctx, m.cfg.Chain, m.Step)
+	return run(ctx, m.cfg.Chain, m.log, m.Step)
 }
 
-// run subscribes to the chain and calls step for each head. A step error is
-// returned only when ctx is done; others are the step's to log.
-func run(ctx context.Context, chain Blocks, step func(context.Context, Head) error) error {
-	s, err := chain.Subscribe(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	for {
-		h, err := s.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		if err := step(ctx, h); err != nil && ctx.Err() == nil {
-			return err
-		}
+// retry notes a duty that failed at this head and is tried again at the next.
+func (m *Miner) retry(duty string, err error) {
+	m.statMu.Lock()
+	m.stats.Retries++
+	m.statMu.Unlock()
+	if msg := err.Error(); m.failing[duty] != msg {
+		m.failing[duty] = msg
+		m.log.Warn("retrying at the next head", "duty", duty, "err", err)
 	}
 }
 
-// Step does the work head triggers. Fetch and upload failures are logged and
-// retried at later heads; only a context error or a broken configuration is
-// returned.
+func (m *Miner) ok(duty string) {
+	if _, ok := m.failing[duty]; ok {
+		delete(m.failing, duty)
+		m.log.Info("recovered", "duty", duty)
+	}
+}
+
+// Step does the work head h allows. Every failure is retried at a later
+// head; Step returns an error only when ctx ends.
 func (m *Miner) Step(ctx context.Context, h Head) error {
 	if !m.started {
 		if err := m.announce(ctx); err != nil {
-			return fmt.Errorf("bistro: miner: announce bucket: %w", err)
+			m.retry("announce", err)
+			return ctx.Err()
 		}
+		m.ok("announce")
 		m.started = true
 	}
 	cw := m.win.Of(h.Number)
 	m.catchUp(ctx, cw, h.Finalized)
 	if m.window == cw && !m.done[cw] {
+		if mw := m.pending[cw]; mw != nil && mw.signed == nil && mw.base != m.state {
+			delete(m.pending, cw) // computed on a base the replica left (healed): again
+		}
 		if _, ok := m.pending[cw]; !ok {
 			if err := m.train(ctx, cw); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				m.log.Error("train", "window", cw, "err", err)
-				m.done[cw] = true
+				m.retry(fmt.Sprintf("train %d", cw), err)
+			} else {
+				m.ok(fmt.Sprintf("train %d", cw))
 			}
 		}
 	}
@@ -147,12 +165,12 @@ func (m *Miner) Step(ctx context.Context, h Head) error {
 	return ctx.Err()
 }
 
-// catchUp advances the replica toward base(cw), loading a checkpoint when
-// the replica is too far behind for the retained aggregates.
+// catchUp advances the replica toward base(cw), loading a newer checkpoint
+// when the replica is too far behind for the retained aggregates.
 func (m *Miner) catchUp(ctx context.Context, cw uint64, finalized Block) {
 	if m.window+m.p.Retention/2 < cw {
 		if ok, err := m.loadCheckpoint(ctx, cw); err != nil {
-			m.log.Warn("checkpoint", "window", cw, "err", err)
+			m.retry("checkpoint", err)
 		} else if ok {
 			clear(m.pending)
 		}
@@ -166,23 +184,34 @@ func (m *Miner) catchUp(ctx context.Context, cw uint64, finalized Block) {
 		if dl, err := m.win.Deadline(a); err != nil || finalized < dl {
 			return // the aggregate cannot exist yet
 		}
-		agg, idx, _, err := m.fetchAggregate(ctx, a)
+		fd, err := m.findAggregate(ctx, a, finalized, nil)
+		if errors.Is(err, ErrWrongBase) && fd != nil {
+			healed, herr := m.heal(ctx, fd.file.Base)
+			if healed {
+				m.statMu.Lock()
+				m.stats.Healed++
+				m.statMu.Unlock()
+				continue
+			}
+			err = errors.Join(err, herr)
+		}
 		if err != nil {
-			if !errors.Is(err, ErrNotFound) {
-				m.log.Warn("aggregate", "window", a, "err", err)
+			if !errors.Is(err, errPending) {
+				m.retry("aggregate", err)
 			}
 			return
 		}
-		if err := m.advance(agg, idx); err != nil {
-			m.log.Error("apply aggregate", "window", a, "err", err)
+		if err := m.advance(fd.file, fd.idx); err != nil {
+			m.retry("aggregate", err)
 			return
 		}
+		m.ok("aggregate")
 	}
 }
 
 // train computes the update of window w on base(w).
 func (m *Miner) train(ctx context.Context, w uint64) error {
-	pu := pendingUpdate{base: m.state}
+	mw := &minerWork{base: m.state}
 	if m.strategy.Train(w) {
 		pages, err := MinerPages(ctx, m.p, m.cfg.Dataset, m.pages, w, m.me)
 		if err != nil {
@@ -192,16 +221,18 @@ func (m *Miner) train(ctx context.Context, w uint64) error {
 		if err != nil {
 			return err
 		}
-		pu.delta = d
+		mw.delta = d
 		m.statMu.Lock()
 		m.stats.Trained++
 		m.statMu.Unlock()
 	}
-	m.pending[w] = pu
+	m.pending[w] = mw
 	return nil
 }
 
-// upload signs and uploads every pending slice whose seed is finalized.
+// upload signs (once) and uploads every pending slice whose seed is
+// finalized; a failed upload is retried at later heads, with the same bytes,
+// until the deadline is finalized.
 func (m *Miner) upload(ctx context.Context, finalized Block) {
 	ws := make([]uint64, 0, len(m.pending))
 	for w := range m.pending {
@@ -209,49 +240,75 @@ func (m *Miner) upload(ctx context.Context, finalized Block) {
 	}
 	slices.Sort(ws)
 	for _, w := range ws {
-		pu := m.pending[w]
+		mw := m.pending[w]
 		sb, err := m.win.SeedBlock(w)
 		if err != nil || finalized < sb+Block(m.strategy.UploadDelay(w)) {
 			continue
 		}
+		if dl, err := m.win.Deadline(w); mw.attempts > 0 && (err != nil || finalized >= dl) {
+			m.log.Warn("slice not stored by the deadline: given up", "window", w)
+			m.statMu.Lock()
+			m.stats.Missed++
+			m.statMu.Unlock()
+			delete(m.pending, w)
+			m.done[w] = true
+			continue
+		}
+		mw.attempts++
+		if err := m.uploadSlice(ctx, w, mw); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			m.retry(fmt.Sprintf("upload %d", w), err)
+			continue
+		}
+		m.ok(fmt.Sprintf("upload %d", w))
 		delete(m.pending, w)
 		m.done[w] = true
-		if err := m.uploadSlice(ctx, w, pu); err != nil {
-			m.log.Warn("upload", "window", w, "err", err)
-		}
 	}
 	for w := range m.done {
 		if w+m.p.Retention < m.window {
-			delete(m.done, w)
 			// Retention: the slice is no longer needed by anyone.
-			if err := m.cfg.Bucket.Delete(ctx, SliceKey(m.p.NetUID, w, m.me)); err != nil {
-				m.log.Warn("retention", "window", w, "err", err)
+			if err := m.cfg.Bucket.Delete(ctx, SliceKey(m.p.NetUID, w, m.me)); err != nil && !errors.Is(err, ErrNotFound) {
+				m.retry("retention", err)
+				continue
 			}
+			delete(m.done, w)
 		}
 	}
 }
 
-func (m *Miner) uploadSlice(ctx context.Context, w uint64, pu pendingUpdate) error {
-	seed, idx, err := m.seed(ctx, w)
-	if err != nil {
-		return err
+// uploadSlice signs the slice of window w the first time and uploads the
+// signed bytes.
+func (m *Miner) uploadSlice(ctx context.Context, w uint64, mw *minerWork) error {
+	if mw.nothing {
+		return nil
 	}
-	f := &File{Kind: KindSlice, NetUID: m.p.NetUID, Window: w, Params: m.digest, Base: pu.base, Seed: seed}
-	if pu.delta != nil {
-		if f.Tensors, err = GatherAll(pu.delta, idx); err != nil {
+	if mw.signed == nil {
+		seed, idx, err := m.seed(ctx, w)
+		if err != nil {
 			return err
 		}
+		f := &File{Kind: KindSlice, NetUID: m.p.NetUID, Window: w, Params: m.digest, Base: mw.base, Seed: seed}
+		if mw.delta != nil {
+			if f.Tensors, err = GatherAll(mw.delta, idx); err != nil {
+				return err
+			}
+		}
+		if err := m.strategy.Slice(ctx, f, idx); err != nil {
+			return err
+		}
+		if f.Tensors == nil {
+			mw.nothing = true
+			return nil // nothing to upload
+		}
+		b, err := Encode(f, m.model.Layout(), m.cfg.Signer)
+		if err != nil {
+			return err
+		}
+		mw.signed, mw.delta = b, nil
 	}
-	if err := m.strategy.Slice(ctx, f, idx); err != nil {
-		return err
-	}
-	if f.Tensors == nil {
-		return nil // nothing to upload
-	}
-	b, err := Encode(f, m.model.Layout(), m.cfg.Signer)
-	if err != nil {
-		return err
-	}
+	b := mw.signed
 	if err := m.cfg.Bucket.Put(ctx, SliceKey(m.p.NetUID, w, m.me), bytes.NewReader(b), int64(len(b))); err != nil {
 		return err
 	}
@@ -259,5 +316,43 @@ func (m *Miner) uploadSlice(ctx context.Context, w uint64, pu pendingUpdate) err
 	m.stats.Uploaded++
 	m.statMu.Unlock()
 	m.log.Debug("uploaded slice", "window", w, "bytes", len(b))
+	return nil
+}
+
+// run subscribes to the chain and calls step for each head, subscribing
+// again (with a growing pause) when the stream or the subscription fails.
+// A step returns an error only when ctx ends.
+func run(ctx context.Context, chain Blocks, log *slog.Logger, step func(context.Context, Head) error) error {
+	pause := time.Second
+	for ctx.Err() == nil {
+		s, err := chain.Subscribe(ctx)
+		if err != nil {
+			log.Warn("subscribe failed; trying again", "err", err, "in", pause)
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			pause = min(2*pause, 30*time.Second)
+			continue
+		}
+		pause = time.Second
+		for {
+			h, err := s.Next(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("block stream ended; subscribing again", "err", err)
+				}
+				break
+			}
+			if err := step(ctx, h); err != nil && ctx.Err() == nil {
+				s.Close()
+				return err
+			}
+		}
+		s.Close()
+	}
 	return nil
 }

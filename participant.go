@@ -2,7 +2,6 @@ package bistro
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,8 +95,11 @@ type core struct {
 	window uint64 // model = base(window)
 	state  Hash   // d(window)
 
-	mu    sync.Mutex
-	seeds map[uint64]seeded // recent windows' seeds and indices
+	undo *undoRecord // steps back the last advance (heal)
+
+	mu        sync.Mutex
+	seeds     map[uint64]seeded // recent windows' seeds and indices
+	rankCache map[uint64][]peer // publishing ranks per window
 }
 
 type seeded struct {
@@ -149,7 +151,7 @@ func newCore(cfg Config) (*core, error) {
 	me := cfg.Signer.Hotkey()
 	return &core{cfg: cfg, p: p, digest: p.Digest(), win: win, pages: pa, sel: sel,
 		log: log.With("hotkey", me.String()), me: me,
-		model: cfg.Genesis, window: p.FirstWindow, state: p.GenesisDigest, seeds: map[uint64]seeded{}}, nil
+		model: cfg.Genesis, window: p.FirstWindow, state: p.GenesisDigest, seeds: map[uint64]seeded{}, rankCache: map[uint64][]peer{}}, nil
 }
 
 // announce commits the participant's bucket.
@@ -205,7 +207,7 @@ type peer struct {
 func (c *core) peers(ctx context.Context, at Block) ([]peer, error) {
 	ns, err := c.cfg.Chain.Neurons(ctx, c.p.NetUID, at)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("neurons at block %d: %w", at, err)
 	}
 	var out []peer
 	for _, n := range ns {
@@ -214,7 +216,7 @@ func (c *core) peers(ctx context.Context, at Block) ([]peer, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("commitment of uid %d: %w", n.UID, err)
 		}
 		cm, err := ParseCommitment(fields)
 		if err != nil || cm.Params != c.digest {
@@ -226,60 +228,107 @@ func (c *core) peers(ctx context.Context, at Block) ([]peer, error) {
 	return out, nil
 }
 
-// Lead returns the lead among peers: the highest stake among those with a
-// validator permit, ties to the lowest uid (SPEC.md §9).
-func lead(peers []peer) (peer, bool) {
-	var best peer
-	found := false
+// Ranks orders the validators that may publish a window's aggregate
+// (SPEC.md §9): peers with a validator permit, by stake (highest first),
+// ties to the lowest uid. Rank 0 is the lead.
+func rankPeers(peers []peer) []peer {
+	var out []peer
 	for _, p := range peers {
-		if !p.ValidatorPermit {
-			continue
-		}
-		if !found || p.Stake > best.Stake {
-			best, found = p, true
+		if p.ValidatorPermit {
+			out = append(out, p)
 		}
 	}
-	return best, found
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Stake != out[j].Stake {
+			return out[i].Stake > out[j].Stake
+		}
+		return out[i].UID < out[j].UID
+	})
+	return out
 }
 
-// leadOf returns the lead of window w: peers at the window's first block.
-func (c *core) leadOf(ctx context.Context, w uint64) (peer, error) {
+// ranks returns the publishing ranks of window w: peers at the window's first
+// block. The answer is kept: it is fixed by the chain at that block.
+func (c *core) ranks(ctx context.Context, w uint64) ([]peer, error) {
+	c.mu.Lock()
+	r, ok := c.rankCache[w]
+	c.mu.Unlock()
+	if ok {
+		return r, nil
+	}
 	start, err := c.win.Start(w)
 	if err != nil {
-		return peer{}, err
+		return nil, err
 	}
 	ps, err := c.peers(ctx, start)
 	if err != nil {
-		return peer{}, err
+		return nil, err
 	}
-	l, ok := lead(ps)
-	if !ok {
-		return peer{}, fmt.Errorf("%w: no lead for window %d", ErrNotFound, w)
+	r = rankPeers(ps)
+	c.mu.Lock()
+	c.rankCache[w] = r
+	for old := range c.rankCache {
+		if old+c.p.Retention < w {
+			delete(c.rankCache, old)
+		}
 	}
-	return l, nil
+	c.mu.Unlock()
+	return r, nil
+}
+
+// errBadFile marks a fetched object whose bytes were refused (malformed,
+// wrong signature, digests or shape, over the size bound): the owner's
+// fault, final. Any other fetch error is transport, worth retrying.
+type errBadFile struct{ err error }
+
+func (e *errBadFile) Error() string { return e.err.Error() }
+func (e *errBadFile) Unwrap() error { return e.err }
+
+// badFile reports whether err says the object's bytes were refused.
+func badFile(err error) bool {
+	var b *errBadFile
+	return errors.As(err, &b)
 }
 
 // fetch reads a protocol file from owner's bucket and decodes it with e. It
-// returns the bytes' SHA-256 with the file.
-func (c *core) fetch(ctx context.Context, owner peer, key string, e *Expect) (*File, []byte, Hash, error) {
+// returns the bytes with the file. ErrNotFound (wrapped) means the object is
+// absent; an *errBadFile that its bytes were refused; anything else is a
+// transport error.
+func (c *core) fetch(ctx context.Context, owner peer, key string, e *Expect) (*File, []byte, error) {
 	st, err := c.cfg.Buckets.Open(ctx, owner.Hotkey, owner.commit)
 	if err != nil {
-		return nil, nil, Hash{}, err
+		if errors.Is(err, ErrEndpoint) || errors.Is(err, ErrBadCommitment) {
+			return nil, nil, &errBadFile{fmt.Errorf("bucket of %s: %w", owner.Hotkey, err)}
+		}
+		return nil, nil, fmt.Errorf("bucket of %s: %w", owner.Hotkey, err)
 	}
 	b, err := st.Get(ctx, key, e.MaxFileBytes())
 	if err != nil {
-		return nil, nil, Hash{}, err
+		if errors.Is(err, ErrTooLarge) {
+			return nil, nil, &errBadFile{fmt.Errorf("%s: %w", key, err)}
+		}
+		return nil, nil, fmt.Errorf("%s: %w", key, err)
 	}
 	f, err := Decode(b, e)
 	if err != nil {
-		return nil, b, sha256.Sum256(b), err
+		return nil, b, &errBadFile{fmt.Errorf("%s: %w", key, err)}
 	}
-	return f, b, sha256.Sum256(b), nil
+	return f, b, nil
 }
 
 // expect returns the expectations for a file of window w.
 func (c *core) expect(kind string, w uint64, idx Indices) *Expect {
 	return &Expect{Kind: kind, Params: c.p, Window: w, Layout: c.model.Layout(), Indices: idx}
+}
+
+// undoRecord is what advance needs to step back: the replica held base(window)
+// with digest state, and idx's values before the aggregate was added.
+type undoRecord struct {
+	window  uint64
+	state   Hash
+	idx     Indices
+	old     [][]float32
+	payload Hash // the applied aggregate's payload hash
 }
 
 // advance moves the replica from base(v) to base(v+1), applying agg(v−1)
@@ -289,6 +338,7 @@ func (c *core) advance(agg *File, idx Indices) error {
 	v := c.window
 	if _, ok := c.win.LastApplied(v + 1); !ok {
 		c.window = v + 1
+		c.undo = nil
 		c.advanced()
 		return nil
 	}
@@ -298,6 +348,14 @@ func (c *core) advance(agg *File, idx Indices) error {
 	if agg.Base != c.state {
 		return fmt.Errorf("%w: aggregate of window %d applies to %s, the replica is at %s", ErrWrongBase, agg.Window, agg.Base, c.state)
 	}
+	u := &undoRecord{window: v, state: c.state, idx: idx, payload: agg.PayloadHash(c.model.Layout()),
+		old: make([][]float32, len(idx))}
+	for t, ix := range idx {
+		u.old[t] = make([]float32, len(ix))
+		if err := c.model.Gather(t, ix, u.old[t]); err != nil {
+			return err
+		}
+	}
 	if err := ApplyAggregate(c.model, idx, agg); err != nil {
 		return err
 	}
@@ -305,9 +363,33 @@ func (c *core) advance(agg *File, idx Indices) error {
 	if err != nil {
 		return err
 	}
-	c.state = NextState(c.state, agg.PayloadHash(c.model.Layout()), touched)
+	c.state = NextState(c.state, u.payload, touched)
 	c.window = v + 1
+	c.undo = u
 	c.advanced()
+	return nil
+}
+
+// rewind undoes the last advance: the replica is at base(window−1) again.
+func (c *core) rewind() error {
+	u := c.undo
+	if u == nil || u.window+1 != c.window {
+		return errors.New("bistro: nothing to rewind")
+	}
+	for t, ix := range u.idx {
+		buf := make([]float32, c.model.Layout()[t].Len())
+		if err := c.model.Read(t, buf); err != nil {
+			return err
+		}
+		for i, j := range ix {
+			buf[j] = u.old[t][i]
+		}
+		if err := c.model.Write(t, buf); err != nil {
+			return err
+		}
+	}
+	c.window, c.state, c.undo = u.window, u.state, nil
+	c.log.Warn("rewound the replica", "window", c.window, "state", c.state.String())
 	return nil
 }
 
@@ -317,54 +399,195 @@ func (c *core) advanced() {
 	}
 }
 
-// fetchAggregate reads and checks the aggregate of window a (the replica must
-// be at base(a+1)).
-func (c *core) fetchAggregate(ctx context.Context, a uint64) (*File, Indices, peer, error) {
-	seed, idx, err := c.seed(ctx, a)
-	if err != nil {
-		return nil, nil, peer{}, err
-	}
-	l, err := c.leadOf(ctx, a)
-	if err != nil {
-		return nil, nil, peer{}, err
-	}
-	e := c.expect(KindAggregate, a, idx)
-	e.Seed, e.Base, e.Hotkey = &seed, &c.state, &l.Hotkey
-	f, _, _, err := c.fetch(ctx, l, AggregateKey(c.p.NetUID, a), e)
-	return f, idx, l, err
+// errPending says a window's aggregate is not decided yet: a rank whose
+// deadline is not finalized has not published. The caller looks again at a
+// later head; it is not a failure.
+var errPending = errors.New("bistro: aggregate not published yet")
+
+// found is an aggregate located by the failover rule.
+type found struct {
+	file *File
+	raw  []byte
+	idx  Indices
+	seed Hash
+	by   peer // the publisher
+	rank int
 }
 
-// loadCheckpoint replaces the replica with the newest checkpoint of the
-// current lead at or before window limit, checking its θ hash. It returns
-// false when there is none.
-func (c *core) loadCheckpoint(ctx context.Context, limit uint64) (bool, error) {
-	l, err := c.leadOf(ctx, limit)
+// publishFunc is called when the failover search reaches the caller's own
+// rank r of window a while that rank may still publish (its deadline not yet
+// finalized). It returns the aggregate it published, nil to read the rank's
+// bucket like any other's, or an error to retry later.
+type publishFunc func(ctx context.Context, a uint64, rank int, seed Hash, idx Indices) (*found, error)
+
+// findAggregate locates the aggregate of window a by the failover rule of
+// SPEC.md §9, at finalized block fin. Publishing goes by turns: turn t
+// belongs to rank t mod R (R validators ranked) and ends when block
+// RankDeadline(a, t) is finalized; a rank publishes only in its turn, after
+// every earlier turn ended with no aggregate. So at most one validator
+// publishes a window's aggregate, and a reader takes the one it finds. A rank
+// counts as absent only on a not-found answer (or refused bytes) once its
+// turn ended; a transport error is returned as is (retry later), errPending
+// when the current turn's rank has not published yet. An aggregate that is
+// valid but names another base than the replica's is returned with an error
+// wrapping ErrWrongBase.
+func (c *core) findAggregate(ctx context.Context, a uint64, fin Block, publish publishFunc) (*found, error) {
+	seed, idx, err := c.seed(ctx, a)
 	if err != nil {
-		return false, err
+		return nil, fmt.Errorf("seed of window %d: %w", a, err)
 	}
-	st, err := c.cfg.Buckets.Open(ctx, l.Hotkey, l.commit)
+	ranks, err := c.ranks(ctx, a)
 	if err != nil {
-		return false, err
+		return nil, fmt.Errorf("ranks of window %d: %w", a, err)
 	}
-	windows, err := checkpointWindows(ctx, st, c.p.NetUID)
-	if err != nil {
-		return false, err
+	if len(ranks) == 0 {
+		return nil, fmt.Errorf("%w: window %d: no validator may publish", errPending, a)
 	}
-	for len(windows) > 0 && windows[len(windows)-1] > limit {
-		windows = windows[:len(windows)-1]
-	}
-	for i := len(windows) - 1; i >= 0; i-- {
-		w := windows[i]
-		e := c.expect(KindCheckpoint, w, nil)
-		e.Hotkey = &l.Hotkey
-		f, _, _, err := c.fetch(ctx, l, CheckpointKey(c.p.NetUID, w), e)
+	absent := make([]bool, len(ranks)) // read as absent in this search
+	for t := 0; ; t++ {
+		r := t % len(ranks)
+		p := ranks[r]
+		dl, err := c.p.RankDeadline(a, uint64(t))
 		if err != nil {
-			c.log.Warn("checkpoint refused", "window", w, "err", err)
+			return nil, err
+		}
+		if p.Hotkey == c.me && publish != nil && fin < dl {
+			if f, err := publish(ctx, a, t, seed, idx); f != nil || err != nil {
+				return f, err
+			}
+		}
+		if !absent[r] {
+			e := c.expect(KindAggregate, a, idx)
+			e.Seed, e.Hotkey = &seed, &p.Hotkey
+			f, raw, err := c.fetch(ctx, p, AggregateKey(c.p.NetUID, a), e)
+			switch {
+			case err == nil:
+				fd := &found{file: f, raw: raw, idx: idx, seed: seed, by: p, rank: r}
+				if f.Base != c.state {
+					return fd, fmt.Errorf("%w: the aggregate of window %d by rank %d names base %s, the replica holds %s",
+						ErrWrongBase, a, r, f.Base, c.state)
+				}
+				return fd, nil
+			case errors.Is(err, ErrNotFound) || badFile(err):
+				absent[r] = true
+				if badFile(err) {
+					c.log.Warn("aggregate refused, passing over its rank", "window", a, "rank", r, "by", p.Hotkey.String(), "err", err)
+				}
+			default:
+				return nil, fmt.Errorf("aggregate of window %d by rank %d: %w", a, r, err)
+			}
+		}
+		if fin < dl {
+			return nil, fmt.Errorf("%w: window %d, turn %d (rank %d) until block %d", errPending, a, t, r, dl)
+		}
+	}
+}
+
+// heal re-syncs a replica that applied another aggregate of window v−2 than
+// the one the network continued from: the network's next aggregate names
+// base digest want. It steps back one window and applies, in rank order, the
+// first other aggregate of v−2 that yields want. It reports whether it healed.
+func (c *core) heal(ctx context.Context, want Hash) (bool, error) {
+	u := c.undo
+	if u == nil || u.window+1 != c.window {
+		return false, nil
+	}
+	a := u.window - 1
+	seed, idx, err := c.seed(ctx, a)
+	if err != nil {
+		return false, err
+	}
+	ranks, err := c.ranks(ctx, a)
+	if err != nil {
+		return false, err
+	}
+	applied := u.payload
+	if err := c.rewind(); err != nil {
+		return false, err
+	}
+	var lastErr error
+	for _, p := range ranks {
+		e := c.expect(KindAggregate, a, idx)
+		e.Seed, e.Hotkey, e.Base = &seed, &p.Hotkey, &c.state
+		f, _, err := c.fetch(ctx, p, AggregateKey(c.p.NetUID, a), e)
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) && !badFile(err) {
+				lastErr = err
+			}
+			continue
+		}
+		if f.PayloadHash(c.model.Layout()) == applied {
+			continue
+		}
+		if err := c.advance(f, idx); err != nil {
+			return false, err
+		}
+		if c.state == want {
+			c.log.Warn("healed: applied the network's aggregate", "window", a, "by", p.Hotkey.String())
+			return true, nil
+		}
+		if err := c.rewind(); err != nil {
+			return false, err
+		}
+	}
+	// None of them: put back what was applied. The caller falls back to a
+	// checkpoint, or retries after a transport error.
+	e := c.expect(KindAggregate, a, idx)
+	e.Seed, e.Base = &seed, &c.state
+	for _, p := range ranks {
+		e.Hotkey = &p.Hotkey
+		f, _, err := c.fetch(ctx, p, AggregateKey(c.p.NetUID, a), e)
+		if err == nil && f.PayloadHash(c.model.Layout()) == applied {
+			return false, errors.Join(lastErr, c.advance(f, idx))
+		}
+	}
+	return false, errors.Join(lastErr, fmt.Errorf("%w: the aggregate of window %d this replica applied is gone", ErrWrongBase, a))
+}
+
+// loadCheckpoint replaces the replica with the newest checkpoint any rank
+// of window limit published at or before limit and newer than the replica,
+// checking its θ hash. It returns false when there is none.
+func (c *core) loadCheckpoint(ctx context.Context, limit uint64) (bool, error) {
+	ranks, err := c.ranks(ctx, limit)
+	if err != nil {
+		return false, err
+	}
+	type cand struct {
+		w uint64
+		p peer
+	}
+	var cands []cand
+	var lastErr error
+	for _, p := range ranks {
+		st, err := c.cfg.Buckets.Open(ctx, p.Hotkey, p.commit)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		windows, err := checkpointWindows(ctx, st, c.p.NetUID)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		for _, w := range windows {
+			if w <= limit && w > c.window {
+				cands = append(cands, cand{w, p})
+			}
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].w > cands[j].w })
+	for _, cd := range cands {
+		e := c.expect(KindCheckpoint, cd.w, nil)
+		e.Hotkey = &cd.p.Hotkey
+		f, _, err := c.fetch(ctx, cd.p, CheckpointKey(c.p.NetUID, cd.w), e)
+		if err != nil {
+			c.log.Warn("checkpoint refused", "window", cd.w, "err", err)
+			lastErr = err
 			continue
 		}
 		// Check θ before touching the replica: a bad checkpoint changes nothing.
 		if theta := thetaHashOf(c.model.Layout(), f.Tensors); theta != f.Theta {
-			c.log.Warn("checkpoint refused", "window", w, "err",
+			c.log.Warn("checkpoint refused", "window", cd.w, "err",
 				fmt.Errorf("%w: θ hashes to %s, the file says %s", ErrWrongBase, theta, f.Theta))
 			continue
 		}
@@ -373,17 +596,17 @@ func (c *core) loadCheckpoint(ctx context.Context, limit uint64) (bool, error) {
 				return false, err
 			}
 		}
-		c.window, c.state = w, f.Base
-		c.log.Info("loaded checkpoint", "window", w, "state", f.Base.String())
+		c.window, c.state, c.undo = cd.w, f.Base, nil
+		c.log.Info("loaded checkpoint", "window", cd.w, "state", f.Base.String())
 		c.advanced()
 		return true, nil
 	}
-	return false, nil
+	return false, lastErr
 }
 
 // checkpointWindows lists the windows of the checkpoints in st, ascending.
 func checkpointWindows(ctx context.Context, st Storage, netuid uint16) ([]uint64, error) {
-	prefix := fmt.Sprintf("bistro/v1/%d/checkpoints/", netuid)
+	prefix := CheckpointPrefix(netuid)
 	objs, err := st.List(ctx, prefix)
 	if err != nil {
 		return nil, err

@@ -149,33 +149,50 @@ func Open(ctx context.Context, rawURL string) (Storage, error) {
 	return d(ctx, u)
 }
 
-// Object keys of SPEC.md §7.
+// Object keys of SPEC.md §7. Every key and prefix is derived from
+// WindowPrefix or CheckpointPrefix, so listing and writing agree.
+
+// WindowPrefix is the prefix of every object of window w in a bucket.
+func WindowPrefix(netuid uint16, w uint64) string {
+	return fmt.Sprintf("bistro/v1/%d/%d/", netuid, w)
+}
 
 // SliceKey is the key of a miner's slice of window w in its own bucket.
 func SliceKey(netuid uint16, w uint64, hotkey Hotkey) string {
-	return fmt.Sprintf("bistro/v1/%d/%d/%s.safetensors", netuid, w, hotkey)
+	return WindowPrefix(netuid, w) + hotkey.String() + ".safetensors"
 }
 
 // AggregateKey is the key of the lead's aggregate of window w.
 func AggregateKey(netuid uint16, w uint64) string {
-	return fmt.Sprintf("bistro/v1/%d/%d/aggregate.safetensors", netuid, w)
+	return WindowPrefix(netuid, w) + "aggregate.safetensors"
 }
 
 // UsedKey is the key under which the lead keeps a copy of a slice it merged
 // into the aggregate of window w, exactly as it received it, so validators
 // whose copy differs can verify the aggregate and prove equivocation.
 func UsedKey(netuid uint16, w uint64, hotkey Hotkey) string {
-	return fmt.Sprintf("bistro/v1/%d/%d/used/%s.safetensors", netuid, w, hotkey)
+	return WindowPrefix(netuid, w) + "used/" + hotkey.String() + ".safetensors"
+}
+
+// EvidencePrefix is the prefix of the evidence a validator publishes for
+// window w.
+func EvidencePrefix(netuid uint16, w uint64) string {
+	return WindowPrefix(netuid, w) + "evidence/"
 }
 
 // EvidenceKey is the key under which a validator publishes, in its own
 // bucket, a slice of window w that differs from the one the lead merged: with
 // the lead's copy, two different signed slices prove the miner equivocated.
 func EvidenceKey(netuid uint16, w uint64, hotkey Hotkey) string {
-	return fmt.Sprintf("bistro/v1/%d/%d/evidence/%s.safetensors", netuid, w, hotkey)
+	return EvidencePrefix(netuid, w) + hotkey.String() + ".safetensors"
+}
+
+// CheckpointPrefix is the prefix of the checkpoints in a bucket.
+func CheckpointPrefix(netuid uint16) string {
+	return fmt.Sprintf("bistro/v1/%d/checkpoints/", netuid)
 }
 
 // CheckpointKey is the key of the lead's checkpoint at window w.
 func CheckpointKey(netuid uint16, w uint64) string {
-	return fmt.Sprintf("bistro/v1/%d/checkpoints/%d.safetensors", netuid, w)
+	return fmt.Sprintf("%s%d.safetensors", CheckpointPrefix(netuid), w)
 }

@@ -3,6 +3,7 @@ package bistro
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -14,10 +15,23 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// ErrAggregateMismatch is returned (and logged loudly) when the lead's
-// aggregate differs from the validator's own merge of the same slices: the
-// validator refuses to follow it.
+// ErrAggregateMismatch is returned (and logged loudly) when this validator
+// holds bytes proving that the lead's aggregate differs from the merge of
+// the slices it names: the validator refuses to follow it. A transport error
+// never leads to it.
 var ErrAggregateMismatch = errors.New("bistro: the lead's aggregate does not match the slices it names")
+
+// SliceFetchAttempts is how many heads a validator tries to read a miner's
+// slice through transport errors before recording the miner as unreachable.
+const SliceFetchAttempts = 3
+
+// LedgerSaver is the optional interface of a Ledger that persists itself.
+// The validator calls Save with the path of ledger.json in its StateDir after
+// every window it records, and again at later heads until it succeeds. Save
+// must replace the file atomically: a crash leaves the old or the new one.
+type LedgerSaver interface {
+	Save(path string) error
+}
 
 // ValidatorOptions are a validator's local choices; none of them can split
 // the network. Zero values take the defaults.
@@ -27,7 +41,7 @@ type ValidatorOptions struct {
 	// Sampler picks whom to recompute (NewSampler: crypto/rand).
 	Sampler Sampler
 	// Ledger keeps the scores. Nil: a MovingAverage with Alpha, loaded from
-	// StateDir when set.
+	// StateDir when set. A Ledger that implements LedgerSaver is saved there.
 	Ledger Ledger
 	// Alpha is the default ledger's smoothing (0.2).
 	Alpha float64
@@ -39,21 +53,28 @@ type ValidatorOptions struct {
 	// (research on a local network only: the others will refuse its
 	// aggregates unless they use the same).
 	Aggregator Aggregator
-	// OnAggregate, when set, is told what the validator merged as lead:
-	// the manifest of window w and the uids dropped as duplicates.
+	// OnAggregate, when set, is told what the validator published as lead
+	// (or by failover): the manifest of window w and the uids dropped as
+	// duplicates. It is called once per window, after the aggregate is
+	// confirmed readable.
 	OnAggregate func(w uint64, manifest []ManifestEntry, dropped []UID)
 }
 
 // ValidatorStats counts what a validator did.
 type ValidatorStats struct {
-	Windows      int // windows processed
+	Windows      int // windows processed (scored and applied)
+	Skipped      int // windows passed over: the replica was already past their base
 	Fetched      int // slices that passed the cheap checks
 	Rejected     int // slices missing or failing the cheap checks
 	Recomputed   int // recomputations (its compute)
-	Led          int // aggregates published as lead
+	Led          int // aggregates published (as lead or by failover)
+	FailedOver   int // aggregates published at a rank above 0
+	Abandoned    int // publications given up: the rank's deadline passed
 	Verified     int // aggregates checked bit for bit
-	Mismatches   int // aggregates refused
+	Mismatches   int // aggregates refused on proof
 	Equivocators int // equivocations proven
+	Healed       int // replica re-synced to the network's aggregate
+	Retries      int // duties that failed at one head and were retried
 	WeightsSet   int
 	State        State
 	// FetchTime is the time spent fetching and checking slices, RecomputeTime
@@ -63,49 +84,90 @@ type ValidatorStats struct {
 	RecomputeTime time.Duration `json:"-"`
 }
 
-// Validator runs the validator's duties (doc.go) each window once its
-// deadline is finalized: fetch and check every miner's slice, recompute a
-// private sample, score and record, check the lead's previous aggregate bit
-// for bit and apply it, lead when it is the lead, set weights, persist.
+// Validator runs the validator's duties (doc.go). Each window is explicit
+// work, done step by step at the heads that allow it and retried at later
+// heads after any failure, until it is done or moot:
+//
+//  1. once deadline(w) is finalized and the replica holds base(w): fetch and
+//     check every miner's slice (transport errors retried for
+//     SliceFetchAttempts heads);
+//  2. recompute a private sample and record every score — once per window;
+//  3. locate the aggregate of w−1 by the failover rule, check it bit for bit
+//     against the slices of w−1, and apply it: base(w+1);
+//  4. when this validator is the rank whose turn it is, publish the
+//     aggregate of w (copies, aggregate, checkpoint; the same signed bytes
+//     on every retry) and confirm it is readable, or abandon it once its
+//     rank's deadline is finalized;
+//  5. set weights and save the ledger, retried until done or superseded.
+//
+// Step is the whole loop body; Run drives it from the chain's block stream.
 type Validator struct {
 	*core
 	opt ValidatorOptions
 	agg Aggregator
 
+	fin     Block  // finalized block of the head being stepped
 	next    uint64 // next window to process
 	started bool
-	history map[uint64]*windowSlices // the last windows' slices
-	refused map[uint64]bool          // aggregates refused
-	liars   map[Hotkey]bool          // proven equivocators
+	work    map[uint64]*windowWork  // the last windows' slices
+	located map[uint64]*found       // aggregates located, not yet applied
+	pubs    map[uint64]*publication // this validator's publications
+	refused map[uint64]bool         // aggregates refused on proof
+	liars   map[Hotkey]bool         // proven equivocators
+	proofs  map[string][]byte       // evidence not yet published
+	weights bool                    // weights to set
+	save    bool                    // ledger to save
+	pending map[string]string       // duty → last error, for logs without repetition
 
 	statMu sync.Mutex
 	stats  ValidatorStats
 }
 
-// windowSlices is what a validator fetched for one window.
-type windowSlices struct {
-	w     uint64
-	seed  Hash
-	idx   Indices
-	state Hash // d(w)
-	slots []slot
+// windowWork is what a validator holds of one window.
+type windowWork struct {
+	w      uint64
+	seed   Hash
+	idx    Indices
+	state  Hash // d(w)
+	peers  []peer
+	slots  []slot
+	scored bool
+	timed  bool
 }
 
 type slot struct {
-	peer peer
-	file *File
-	raw  []byte
-	sum  Hash // the payload hash once decoded
-	err  error
+	peer  peer
+	file  *File
+	raw   []byte
+	sum   Hash // the payload hash once decoded
+	err   error
+	tries int  // transport failures so far
+	done  bool // file or err is final
 }
 
-func (ws *windowSlices) find(uid UID) *slot {
+func (ws *windowWork) find(uid UID) *slot {
 	for i := range ws.slots {
 		if ws.slots[i].peer.UID == uid {
 			return &ws.slots[i]
 		}
 	}
 	return nil
+}
+
+// publication is this validator's aggregate of one window: built and signed
+// once, uploaded until confirmed.
+type publication struct {
+	found    *found
+	copies   map[string][]byte // used-copy key → bytes still to upload
+	manifest []ManifestEntry
+	dropped  []UID
+	ckptKey  string
+	ckpt     []byte // checkpoint still to upload (nil: none or done)
+	put      bool   // aggregate uploaded and confirmed
+	// turn is the publishing turn being tried, deadline its end.
+	turn      int
+	deadline  Block
+	abandoned bool
 }
 
 // NewValidator returns a validator.
@@ -146,8 +208,9 @@ func NewValidator(cfg Config, opt ValidatorOptions) (*Validator, error) {
 			return nil, err
 		}
 	}
-	return &Validator{core: c, opt: opt, agg: agg, history: map[uint64]*windowSlices{},
-		refused: map[uint64]bool{}, liars: map[Hotkey]bool{}}, nil
+	return &Validator{core: c, opt: opt, agg: agg, work: map[uint64]*windowWork{},
+		located: map[uint64]*found{}, pubs: map[uint64]*publication{}, refused: map[uint64]bool{},
+		liars: map[Hotkey]bool{}, proofs: map[string][]byte{}, pending: map[string]string{}}, nil
 }
 
 // Ledger returns the validator's ledger.
@@ -166,142 +229,307 @@ func (v *Validator) count(f func(s *ValidatorStats)) {
 	v.statMu.Unlock()
 }
 
-// Run announces the bucket, then steps on every head until ctx ends.
-func (v *Validator) Run(ctx context.Context) error { return run(ctx, v.cfg.Chain, v.Step) }
+// Run announces the bucket, then steps on every head until ctx ends,
+// subscribing again when the stream drops.
+func (v *Validator) Run(ctx context.Context) error { return run(ctx, v.cfg.Chain, v.log, v.Step) }
 
-// Step processes every window whose deadline head.Finalized has reached.
+// retry records that a duty failed at this head and will be tried again at
+// the next; a failure is logged once per distinct error, its recovery once.
+func (v *Validator) retry(duty string, err error) {
+	v.count(func(s *ValidatorStats) { s.Retries++ })
+	msg := err.Error()
+	if v.pending[duty] != msg {
+		v.pending[duty] = msg
+		v.log.Warn("retrying at the next head", "duty", duty, "err", err)
+	}
+}
+
+func (v *Validator) ok(duty string) {
+	if _, ok := v.pending[duty]; ok {
+		delete(v.pending, duty)
+		v.log.Info("recovered", "duty", duty)
+	}
+}
+
+// Step does the work head h allows: every window whose deadline is
+// finalized, in order, then this validator's publication duties, weights and
+// the ledger. A failed duty is retried at the next head; Step returns an
+// error only when ctx ends.
 func (v *Validator) Step(ctx context.Context, h Head) error {
+	v.fin = h.Finalized
 	if !v.started {
 		if err := v.announce(ctx); err != nil {
-			return fmt.Errorf("bistro: validator: announce bucket: %w", err)
+			v.retry("announce", err)
+			return ctx.Err()
 		}
+		v.ok("announce")
 		v.started = true
 		// A validator starting late scores from the current window on.
 		v.next = max(v.win.Of(h.Number), v.p.FirstWindow)
 	}
+	// A validator far behind (a long outage) scores from recent windows on:
+	// older slices are past retention.
+	if cw := v.win.Of(h.Number); v.next+v.p.Retention/2 < cw {
+		v.log.Warn("far behind: skipping to recent windows", "from", v.next, "to", cw-1)
+		v.count(func(s *ValidatorStats) { s.Skipped += int(cw - 1 - v.next) })
+		v.next = cw - 1
+	}
 	for ctx.Err() == nil {
 		dl, err := v.win.Deadline(v.next)
-		if err != nil || h.Finalized < dl {
+		if err != nil || v.fin < dl {
 			break
 		}
-		w := v.next
-		v.next++
-		if err := v.process(ctx, w); err != nil && ctx.Err() == nil {
-			v.log.Error("window", "window", w, "err", err)
+		done, err := v.process(ctx, v.next)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, errPending) {
+				v.retry(fmt.Sprintf("window %d", v.next), err)
+			}
+			break
 		}
+		v.ok(fmt.Sprintf("window %d", v.next))
+		if !done {
+			break
+		}
+		v.next++
 	}
+	v.publishDuties(ctx)
+	v.flushProofs(ctx)
+	v.setWeights(ctx)
+	v.saveLedger()
 	v.count(func(s *ValidatorStats) { s.State = State{v.window, v.state} })
 	return ctx.Err()
 }
 
-// catchUp brings the replica to base(w) by applying the lead's aggregates
-// (or loading a checkpoint when far behind).
+// process advances window w's work as far as it can. It returns true once
+// the window is done: scored, its base's successor reached, recorded.
+func (v *Validator) process(ctx context.Context, w uint64) (bool, error) {
+	if v.window > w {
+		// The replica is past base(w) (a checkpoint): w cannot be scored.
+		v.count(func(s *ValidatorStats) { s.Skipped++ })
+		return true, nil
+	}
+	if err := v.catchUp(ctx, w); err != nil {
+		return false, fmt.Errorf("replica not at base(%d): %w", w, err)
+	}
+	ww, err := v.windowWork(ctx, w)
+	if err != nil {
+		return false, err
+	}
+	if !ww.scored {
+		t0 := v.cfg.Clock.Now()
+		if !v.fetchSlices(ctx, ww) {
+			return false, fmt.Errorf("%w: window %d: slices still unreadable", errPending, w)
+		}
+		t1 := v.cfg.Clock.Now()
+		v.score(ctx, ww)
+		t2 := v.cfg.Clock.Now()
+		ww.scored = true
+		v.weights, v.save = true, true
+		v.count(func(s *ValidatorStats) { s.FetchTime += t1.Sub(t0); s.RecomputeTime += t2.Sub(t1) })
+	}
+	// base(w) → base(w+1) with the aggregate of w−1, checked first.
+	if err := v.applyNext(ctx); err != nil {
+		return false, err
+	}
+	delete(v.work, w-min(w, 3))
+	v.count(func(s *ValidatorStats) { s.Windows++ })
+	return true, nil
+}
+
+// windowWork returns window w's work, creating it (seed, peers, slots) on
+// first use. The replica holds base(w).
+func (v *Validator) windowWork(ctx context.Context, w uint64) (*windowWork, error) {
+	if ww := v.work[w]; ww != nil {
+		return ww, nil
+	}
+	seed, idx, err := v.seed(ctx, w)
+	if err != nil {
+		return nil, fmt.Errorf("seed of window %d: %w", w, err)
+	}
+	dl, _ := v.win.Deadline(w)
+	peers, err := v.peers(ctx, dl)
+	if err != nil {
+		return nil, err
+	}
+	ww := &windowWork{w: w, seed: seed, idx: idx, state: v.state, peers: peers}
+	for _, p := range peers {
+		if p.Hotkey != v.me {
+			ww.slots = append(ww.slots, slot{peer: p})
+		}
+	}
+	v.work[w] = ww
+	return ww, nil
+}
+
+// catchUp brings the replica to base(w) by applying the aggregates (or
+// loading a newer checkpoint first when far behind).
 func (v *Validator) catchUp(ctx context.Context, w uint64) error {
 	if v.window+v.p.Retention/2 < w {
 		if _, err := v.loadCheckpoint(ctx, w); err != nil {
 			v.log.Warn("checkpoint", "window", w, "err", err)
 		}
 	}
-	for v.window < w {
-		if _, ok := v.win.LastApplied(v.window + 1); !ok {
-			_ = v.advance(nil, nil)
-			continue
-		}
-		a := v.window - 1
-		if v.refused[a] {
-			return fmt.Errorf("%w: window %d (refused earlier)", ErrAggregateMismatch, a)
-		}
-		agg, idx, _, err := v.fetchAggregate(ctx, a)
-		if err != nil {
-			return fmt.Errorf("aggregate of window %d: %w", a, err)
-		}
-		if err := v.advance(agg, idx); err != nil {
+	for v.window < w && ctx.Err() == nil {
+		if err := v.applyNext(ctx); err != nil {
 			return err
 		}
 	}
+	return ctx.Err()
+}
+
+// applyNext moves the replica from base(v) to base(v+1): it locates the
+// aggregate of v−1 by the failover rule (publishing it when it is this
+// validator's turn), checks it against the slices of v−1 this validator
+// fetched, and applies it. A replica that applied another aggregate than the
+// one the network continued from is healed first.
+func (v *Validator) applyNext(ctx context.Context) error {
+	if _, ok := v.win.LastApplied(v.window + 1); !ok {
+		return v.advance(nil, nil)
+	}
+	a := v.window - 1
+	if v.refused[a] {
+		return fmt.Errorf("%w: window %d (refused on proof)", ErrAggregateMismatch, a)
+	}
+	fd := v.located[a]
+	if fd == nil {
+		var err error
+		fd, err = v.findAggregate(ctx, a, v.fin, v.publish)
+		if errors.Is(err, ErrWrongBase) && fd != nil {
+			healed, herr := v.heal(ctx, fd.file.Base)
+			if !healed {
+				return errors.Join(err, herr)
+			}
+			v.count(func(s *ValidatorStats) { s.Healed++ })
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+		v.located[a] = fd
+	}
+	if ww := v.work[a]; ww != nil && ww.scored && fd.by.Hotkey != v.me {
+		if err := v.verify(ctx, fd.file, ww, fd.by); err != nil {
+			if errors.Is(err, ErrAggregateMismatch) {
+				v.refused[a] = true
+				v.count(func(s *ValidatorStats) { s.Mismatches++ })
+				v.log.Error("REFUSING the lead's aggregate", "window", a, "lead", fd.by.Hotkey.String(), "err", err)
+			}
+			return err
+		}
+		v.count(func(s *ValidatorStats) { s.Verified++ })
+	}
+	if err := v.advance(fd.file, fd.idx); err != nil {
+		delete(v.located, a)
+		return err
+	}
+	delete(v.located, a)
+	for w := range v.pubs {
+		if w+2 < v.window {
+			delete(v.pubs, w)
+		}
+	}
 	return nil
 }
 
-// process is one window's work, at the finalized deadline of w.
-func (v *Validator) process(ctx context.Context, w uint64) error {
-	if err := v.catchUp(ctx, w); err != nil {
-		return fmt.Errorf("replica not at base(%d): %w", w, err)
+// publishDuties locates (and, in this validator's turn, publishes) the
+// aggregate of the last window it processed, as soon as the failover rule
+// allows, without waiting for the next window's deadline.
+func (v *Validator) publishDuties(ctx context.Context) {
+	if v.window < 1 {
+		return
 	}
-	seed, idx, err := v.seed(ctx, w)
+	a := v.window - 1
+	ww := v.work[a]
+	if ww == nil || !ww.scored || v.located[a] != nil || v.refused[a] {
+		return
+	}
+	ranks, err := v.ranks(ctx, a)
 	if err != nil {
-		return err
+		v.retry("ranks", err)
+		return
 	}
-	dl, _ := v.win.Deadline(w)
-	peers, err := v.peers(ctx, dl)
-	if err != nil {
-		return err
+	mine := slices.IndexFunc(ranks, func(p peer) bool { return p.Hotkey == v.me })
+	if mine < 0 {
+		return
 	}
-	cur := &windowSlices{w: w, seed: seed, idx: idx, state: v.state}
-	for _, p := range peers {
-		if p.Hotkey != v.me {
-			cur.slots = append(cur.slots, slot{peer: p})
+	if mine > 0 {
+		// Nothing to do before the lead's turn ended.
+		if dl, err := v.p.RankDeadline(a, 0); err != nil || v.fin < dl {
+			return
 		}
 	}
-	t0 := v.cfg.Clock.Now()
-	v.fetchSlices(ctx, cur)
-	t1 := v.cfg.Clock.Now()
-	v.score(ctx, cur)
-	t2 := v.cfg.Clock.Now()
-	v.count(func(s *ValidatorStats) { s.FetchTime += t1.Sub(t0); s.RecomputeTime += t2.Sub(t1) })
-
-	// base(w) → base(w+1) with the lead's aggregate of w−1, checked first.
-	if err := v.applyPrevious(ctx, w); err != nil {
-		return err
+	if pub := v.pubs[a]; pub != nil && !pub.put && !pub.abandoned && v.fin >= pub.deadline {
+		pub.abandoned = true
+		v.count(func(s *ValidatorStats) { s.Abandoned++ })
+		v.log.Warn("abandoned the aggregate: the turn's deadline passed", "window", a, "turn", pub.turn)
 	}
-	if l, err := v.leadOf(ctx, w); err == nil && l.Hotkey == v.me {
-		if err := v.lead(ctx, cur); err != nil {
-			v.log.Error("lead", "window", w, "err", err)
-		}
+	fd, err := v.findAggregate(ctx, a, v.fin, v.publish)
+	switch {
+	case err == nil:
+		v.located[a] = fd
+		v.ok(fmt.Sprintf("publish %d", a))
+	case errors.Is(err, errPending), errors.Is(err, ErrWrongBase):
+	default:
+		v.retry(fmt.Sprintf("publish %d", a), err)
 	}
-	v.history[w] = cur
-	delete(v.history, w-min(w, 3))
-	v.setWeights(ctx, peers)
-	if s, ok := v.opt.Ledger.(interface{ Save(string) error }); ok && v.opt.StateDir != "" {
-		if err := s.Save(filepath.Join(v.opt.StateDir, "ledger.json")); err != nil {
-			v.log.Error("save ledger", "err", err)
-		}
-	}
-	v.count(func(s *ValidatorStats) { s.Windows++ })
-	return nil
 }
 
-// fetchSlices fetches and checks every miner's slice, a few at a time.
-func (v *Validator) fetchSlices(ctx context.Context, ws *windowSlices) {
+// fetchSlices fetches and checks every undecided slice, a few at a time. It
+// reports whether every slice is decided: present and checked, refused, or
+// unreachable after SliceFetchAttempts heads.
+func (v *Validator) fetchSlices(ctx context.Context, ws *windowWork) bool {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(v.cfg.FetchConcurrency)
 	for i := range ws.slots {
 		s := &ws.slots[i]
+		if s.done {
+			continue
+		}
 		g.Go(func() error {
 			e := v.expect(KindSlice, ws.w, ws.idx)
 			e.Seed, e.Base, e.Hotkey = &ws.seed, &ws.state, &s.peer.Hotkey
-			s.file, s.raw, _, s.err = v.fetch(gctx, s.peer, SliceKey(v.p.NetUID, ws.w, s.peer.Hotkey), e)
-			if s.err == nil {
-				s.sum = s.file.PayloadHash(v.model.Layout())
-				s.err = CheckNorm(v.p, ws.w, s.file.Tensors)
-			}
-			if s.err != nil {
-				s.file = nil
+			f, raw, err := v.fetch(gctx, s.peer, SliceKey(v.p.NetUID, ws.w, s.peer.Hotkey), e)
+			s.raw = raw
+			switch {
+			case err == nil:
+				s.sum = f.PayloadHash(v.model.Layout())
+				if s.err = CheckNorm(v.p, ws.w, f.Tensors); s.err == nil {
+					s.file = f
+				}
+				s.done = true
+			case errors.Is(err, ErrNotFound) || badFile(err):
+				s.err, s.done = err, true
+			default:
+				s.tries++
+				s.err = err
+				s.done = s.tries >= SliceFetchAttempts
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
+	all := true
+	for i := range ws.slots {
+		all = all && ws.slots[i].done
+	}
+	if !all && ctx.Err() == nil {
+		v.count(func(s *ValidatorStats) { s.Retries++ })
+	}
+	return all && ctx.Err() == nil
 }
 
 // score records the cheap checks of every miner and the recomputed scores of
-// a sample.
-func (v *Validator) score(ctx context.Context, ws *windowSlices) {
+// a sample: exactly one record per miner and window.
+func (v *Validator) score(ctx context.Context, ws *windowWork) {
 	var ok []UID
 	for _, s := range ws.slots {
-		if s.err != nil {
-			reason := s.err.Error()
-			if errors.Is(s.err, ErrNotFound) {
+		if s.file == nil {
+			reason := "unreadable"
+			switch {
+			case errors.Is(s.err, ErrNotFound):
 				reason = "no slice by the deadline"
+			case s.err != nil:
+				reason = s.err.Error()
 			}
 			v.opt.Ledger.Record(ws.w, s.peer.UID, s.peer.Hotkey, Score{Value: 0, Verdict: Fail, Reason: reason})
 			v.count(func(st *ValidatorStats) { st.Rejected++ })
@@ -318,6 +546,8 @@ func (v *Validator) score(ctx context.Context, ws *windowSlices) {
 		s := ws.find(uid)
 		ref, err := Recompute(ctx, v.p, v.model, v.cfg.Trainer, v.cfg.Dataset, v.pages, ws.w, s.peer.Hotkey, ws.idx)
 		if err != nil {
+			// The validator's own failure (its dataset, its trainer): the
+			// miner is not scored this window rather than scored wrongly.
 			v.log.Error("recompute", "window", ws.w, "uid", uid, "err", err)
 			continue
 		}
@@ -328,35 +558,13 @@ func (v *Validator) score(ctx context.Context, ws *windowSlices) {
 	}
 }
 
-// applyPrevious checks the aggregate of w−1 against the slices of w−1 this
-// validator fetched, then applies it: base(w) → base(w+1).
-func (v *Validator) applyPrevious(ctx context.Context, w uint64) error {
-	if _, ok := v.win.LastApplied(w + 1); !ok {
-		return v.advance(nil, nil)
-	}
-	a := w - 1
-	agg, idx, l, err := v.fetchAggregate(ctx, a)
-	if err != nil {
-		return fmt.Errorf("aggregate of window %d: %w", a, err)
-	}
-	if prev := v.history[a]; prev != nil {
-		if err := v.verify(ctx, agg, prev, l); err != nil {
-			v.refused[a] = true
-			v.count(func(s *ValidatorStats) { s.Mismatches++ })
-			v.log.Error("REFUSING the lead's aggregate", "window", a, "lead", l.Hotkey.String(), "err", err)
-			return err
-		}
-		v.count(func(s *ValidatorStats) { s.Verified++ })
-	}
-	return v.advance(agg, idx)
-}
-
 // verify recomputes the lead's merge from the slices its manifest names.
 // Where this validator's copy of a slice differs from the lead's, it takes
 // the lead's copy (kept under UsedKey) after checking the miner's signature;
 // two different signed slices prove the miner equivocated: it is slashed and
-// the evidence published.
-func (v *Validator) verify(ctx context.Context, agg *File, prev *windowSlices, l peer) error {
+// the evidence published. Only bytes in hand that contradict the aggregate
+// return ErrAggregateMismatch; a copy that cannot be read is retried.
+func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l peer) error {
 	cs := make([]Contribution, 0, len(agg.Manifest))
 	for _, e := range agg.Manifest {
 		s := prev.find(e.UID)
@@ -366,9 +574,12 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowSlices, l
 		}
 		x := v.expect(KindSlice, prev.w, prev.idx)
 		x.Seed, x.Base, x.Hotkey = &prev.seed, &prev.state, &e.Hotkey
-		f, _, _, err := v.fetch(ctx, l, UsedKey(v.p.NetUID, prev.w, e.Hotkey), x)
-		if err != nil {
-			return fmt.Errorf("%w: uid %d: the lead's copy of the slice: %v", ErrAggregateMismatch, e.UID, err)
+		f, _, err := v.fetch(ctx, l, UsedKey(v.p.NetUID, prev.w, e.Hotkey), x)
+		switch {
+		case badFile(err):
+			return fmt.Errorf("%w: uid %d: the lead's copy of the slice: %w", ErrAggregateMismatch, e.UID, err)
+		case err != nil:
+			return fmt.Errorf("the lead's copy of uid %d's slice of window %d: %w", e.UID, prev.w, err)
 		}
 		sum := f.PayloadHash(v.model.Layout())
 		if sum != e.Payload {
@@ -376,14 +587,14 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowSlices, l
 		}
 		if s != nil && s.raw != nil && s.peer.Hotkey == e.Hotkey {
 			if mine, err := Decode(s.raw, x); err == nil && mine.PayloadHash(v.model.Layout()) != sum {
-				v.equivocated(ctx, prev.w, s)
+				v.equivocated(prev.w, s)
 			}
 		}
 		cs = append(cs, Contribution{UID: e.UID, Hotkey: e.Hotkey, Payload: sum, Values: f.Tensors})
 	}
 	merged, manifest, _, err := MergeSlices(v.agg, prev.idx, cs)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrAggregateMismatch, err)
+		return fmt.Errorf("%w: %w", ErrAggregateMismatch, err)
 	}
 	if len(manifest) != len(agg.Manifest) {
 		return fmt.Errorf("%w: %d slices merge, the manifest names %d", ErrAggregateMismatch, len(manifest), len(agg.Manifest))
@@ -398,87 +609,158 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowSlices, l
 
 // equivocated records a proven equivocation: s is this validator's copy of
 // a slice; another validly signed one by the same miner for the same window
-// has another payload.
-func (v *Validator) equivocated(ctx context.Context, w uint64, s *slot) {
-	if !v.liars[s.peer.Hotkey] {
-		v.count(func(st *ValidatorStats) { st.Equivocators++ })
+// has another payload. The evidence is published at this and later heads
+// until the upload succeeds.
+func (v *Validator) equivocated(w uint64, s *slot) {
+	if v.liars[s.peer.Hotkey] {
+		return
 	}
+	v.count(func(st *ValidatorStats) { st.Equivocators++ })
 	v.liars[s.peer.Hotkey] = true
 	v.opt.Ledger.Record(w, s.peer.UID, s.peer.Hotkey, Score{Value: 0, Verdict: Slash, Reason: "two different signed slices"})
 	v.log.Warn("equivocation", "window", w, "uid", s.peer.UID, "miner", s.peer.Hotkey.String())
-	key := EvidenceKey(v.p.NetUID, w, s.peer.Hotkey)
-	if err := v.cfg.Bucket.Put(ctx, key, bytes.NewReader(s.raw), int64(len(s.raw))); err != nil {
-		v.log.Error("publish evidence", "key", key, "err", err)
+	v.proofs[EvidenceKey(v.p.NetUID, w, s.peer.Hotkey)] = s.raw
+}
+
+func (v *Validator) flushProofs(ctx context.Context) {
+	for key, b := range v.proofs {
+		if err := v.cfg.Bucket.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+			v.retry("publish evidence", err)
+			continue
+		}
+		delete(v.proofs, key)
 	}
 }
 
-// lead merges the eligible slices of the window, publishes the aggregate and
-// the copies it used, reads other validators' evidence, and checkpoints.
-func (v *Validator) lead(ctx context.Context, ws *windowSlices) error {
-	v.readEvidence(ctx, ws.w)
+// publish is the publishFunc of this validator: in its turn for window a,
+// it builds and signs the aggregate once (it needs the slices of a and
+// base(a+1)) — a later turn re-sends the same bytes — then uploads the
+// copies, the aggregate and, every K windows, a checkpoint, confirming the
+// aggregate is readable. It returns nil when it cannot publish this window
+// (it lacks the slices or the base).
+func (v *Validator) publish(ctx context.Context, a uint64, turn int, seed Hash, idx Indices) (*found, error) {
+	pub := v.pubs[a]
+	if pub == nil {
+		ww := v.work[a]
+		if ww == nil || !ww.scored || v.window != a+1 {
+			return nil, nil
+		}
+		var err error
+		if pub, err = v.build(ctx, ww, turn); err != nil {
+			return nil, err
+		}
+		v.pubs[a] = pub
+	}
+	if pub.put {
+		return pub.found, nil
+	}
+	if pub.turn != turn {
+		pub.turn, pub.abandoned = turn, false
+	}
+	pub.deadline, _ = v.p.RankDeadline(a, uint64(turn))
+	rank := turn
+	for key, b := range pub.copies {
+		if err := v.cfg.Bucket.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+			return nil, fmt.Errorf("publish the copy %s: %w", key, err)
+		}
+		delete(pub.copies, key)
+	}
+	key := AggregateKey(v.p.NetUID, a)
+	raw := pub.found.raw
+	if err := v.cfg.Bucket.Put(ctx, key, bytes.NewReader(raw), int64(len(raw))); err != nil {
+		return nil, fmt.Errorf("publish the aggregate of window %d: %w", a, err)
+	}
+	got, err := v.cfg.Bucket.Get(ctx, key, int64(len(raw)))
+	if err != nil {
+		return nil, fmt.Errorf("confirm the aggregate of window %d: %w", a, err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(raw) {
+		return nil, fmt.Errorf("confirm the aggregate of window %d: the bucket returns other bytes", a)
+	}
+	pub.put = true
+	v.count(func(s *ValidatorStats) {
+		s.Led++
+		if rank > 0 {
+			s.FailedOver++
+		}
+	})
+	v.log.Info("published aggregate", "window", a, "rank", rank, "slices", len(pub.manifest))
+	if v.opt.OnAggregate != nil {
+		v.opt.OnAggregate(a, pub.manifest, pub.dropped)
+	}
+	if pub.ckpt != nil {
+		if err := v.cfg.Bucket.Put(ctx, pub.ckptKey, bytes.NewReader(pub.ckpt), int64(len(pub.ckpt))); err != nil {
+			// The aggregate is out; the checkpoint is retried with the
+			// next window's publication (see build).
+			v.retry("checkpoint", err)
+		} else {
+			v.log.Info("published checkpoint", "key", pub.ckptKey)
+			pub.ckpt = nil
+		}
+	}
+	v.retire(ctx, a)
+	return pub.found, nil
+}
+
+// build merges the eligible slices of window ww (the replica at base(w+1)),
+// signs the aggregate and, when due, the checkpoint of base(w+1).
+func (v *Validator) build(ctx context.Context, ww *windowWork, turn int) (*publication, error) {
+	rank := turn
+	v.readEvidence(ctx, ww.w)
 	var cs []Contribution
 	raw := map[UID][]byte{}
-	for _, s := range ws.slots {
+	for _, s := range ww.slots {
 		if s.file == nil || v.liars[s.peer.Hotkey] || !v.opt.Ledger.Eligible(s.peer.UID) {
 			continue
 		}
 		cs = append(cs, Contribution{UID: s.peer.UID, Hotkey: s.peer.Hotkey, Payload: s.sum, Values: s.file.Tensors})
 		raw[s.peer.UID] = s.raw
 	}
-	merged, manifest, dropped, err := MergeSlices(v.agg, ws.idx, cs)
+	merged, manifest, dropped, err := MergeSlices(v.agg, ww.idx, cs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, u := range dropped {
-		v.log.Info("duplicate slice dropped", "window", ws.w, "uid", u)
+		v.log.Info("duplicate slice dropped", "window", ww.w, "uid", u)
 	}
-	// The copies first: a validator that sees the aggregate finds them.
+	pub := &publication{copies: map[string][]byte{}, manifest: manifest, dropped: dropped}
 	for _, e := range manifest {
-		b := raw[e.UID]
-		if err := v.cfg.Bucket.Put(ctx, UsedKey(v.p.NetUID, ws.w, e.Hotkey), bytes.NewReader(b), int64(len(b))); err != nil {
-			return err
-		}
+		pub.copies[UsedKey(v.p.NetUID, ww.w, e.Hotkey)] = raw[e.UID]
 	}
-	f := &File{Kind: KindAggregate, NetUID: v.p.NetUID, Window: ws.w, Params: v.digest, Base: v.state,
-		Seed: ws.seed, Manifest: manifest, Tensors: merged}
+	f := &File{Kind: KindAggregate, NetUID: v.p.NetUID, Window: ww.w, Params: v.digest, Base: v.state,
+		Seed: ww.seed, Manifest: manifest, Tensors: merged}
 	b, err := Encode(f, v.model.Layout(), v.cfg.Signer)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := v.cfg.Bucket.Put(ctx, AggregateKey(v.p.NetUID, ws.w), bytes.NewReader(b), int64(len(b))); err != nil {
-		return err
-	}
-	v.count(func(s *ValidatorStats) { s.Led++ })
-	v.log.Info("published aggregate", "window", ws.w, "slices", len(manifest))
-	if v.opt.OnAggregate != nil {
-		v.opt.OnAggregate(ws.w, manifest, dropped)
-	}
+	pub.found = &found{file: f, raw: b, idx: ww.idx, seed: ww.seed, rank: rank,
+		by: peer{Neuron: Neuron{Hotkey: v.me}}}
+	pub.turn = rank
 	if v.window%v.p.CheckpointInterval == 0 {
-		if err := v.checkpoint(ctx); err != nil {
-			v.log.Error("checkpoint", "window", v.window, "err", err)
+		if pub.ckpt, err = v.checkpoint(); err != nil {
+			return nil, err
 		}
+		pub.ckptKey = CheckpointKey(v.p.NetUID, v.window)
+	} else if prev := v.pubs[ww.w-1]; prev != nil && prev.ckpt != nil {
+		pub.ckpt, pub.ckptKey = prev.ckpt, prev.ckptKey // a checkpoint upload that failed
 	}
-	v.retire(ctx, ws.w)
-	return nil
+	return pub, nil
 }
 
 // readEvidence slashes miners whom other validators proved to equivocate in
 // window w−2 (published one window ago, so every validator sees the same).
+// It is best effort: evidence it cannot read now is read by a later lead.
 func (v *Validator) readEvidence(ctx context.Context, w uint64) {
 	if w < 2 {
 		return
 	}
-	old := v.history[w-2]
-	if old == nil {
+	old := v.work[w-2]
+	ww := v.work[w]
+	if old == nil || ww == nil {
 		return
 	}
-	dl, _ := v.win.Deadline(w)
-	peers, err := v.peers(ctx, dl)
-	if err != nil {
-		return
-	}
-	prefix := fmt.Sprintf("bistro/v1/%d/%d/evidence/", v.p.NetUID, w-2)
-	for _, p := range peers {
+	prefix := EvidencePrefix(v.p.NetUID, w-2)
+	for _, p := range ww.peers {
 		if !p.ValidatorPermit || p.Hotkey == v.me {
 			continue
 		}
@@ -506,52 +788,42 @@ func (v *Validator) readEvidence(ctx context.Context, w uint64) {
 			}
 			x := v.expect(KindSlice, old.w, old.idx)
 			x.Seed, x.Base, x.Hotkey = &old.seed, &old.state, &hk
-			f, _, _, err := v.fetch(ctx, p, o.Key, x)
+			f, _, err := v.fetch(ctx, p, o.Key, x)
 			if err == nil && f.PayloadHash(v.model.Layout()) != mine.sum {
-				v.equivocated(ctx, old.w, mine)
+				v.equivocated(old.w, mine)
 			}
 		}
 	}
 }
 
-// checkpoint publishes base(v.window) as a signed checkpoint.
-func (v *Validator) checkpoint(ctx context.Context) error {
+// checkpoint encodes base(v.window) as a signed checkpoint.
+func (v *Validator) checkpoint() ([]byte, error) {
 	layout := v.model.Layout()
 	f := &File{Kind: KindCheckpoint, NetUID: v.p.NetUID, Window: v.window, Params: v.digest, Base: v.state,
 		Tensors: make([][]float32, len(layout))}
 	for t, spec := range layout {
 		f.Tensors[t] = make([]float32, spec.Len())
 		if err := v.model.Read(t, f.Tensors[t]); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	theta, err := ThetaHash(v.model)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f.Theta = theta
-	b, err := Encode(f, layout, v.cfg.Signer)
-	if err != nil {
-		return err
-	}
-	if err := v.cfg.Bucket.Put(ctx, CheckpointKey(v.p.NetUID, v.window), bytes.NewReader(b), int64(len(b))); err != nil {
-		return err
-	}
-	v.log.Info("published checkpoint", "window", v.window)
-	return nil
+	return Encode(f, layout, v.cfg.Signer)
 }
 
-// retire deletes the lead's objects that retention no longer requires: the
-// aggregates and copies of windows older than Retention, and checkpoints
-// but the last two.
+// retire deletes the publisher's objects that retention no longer requires:
+// the aggregates and copies of windows older than Retention, and checkpoints
+// but the last two. It is best effort: what stays is deleted next time.
 func (v *Validator) retire(ctx context.Context, w uint64) {
 	if w <= v.p.Retention {
 		return
 	}
 	old := w - v.p.Retention - 1
-	_ = v.cfg.Bucket.Delete(ctx, AggregateKey(v.p.NetUID, old))
-	prefix := fmt.Sprintf("bistro/v1/%d/%d/", v.p.NetUID, old)
-	if objs, err := v.cfg.Bucket.List(ctx, prefix); err == nil {
+	if objs, err := v.cfg.Bucket.List(ctx, WindowPrefix(v.p.NetUID, old)); err == nil {
 		for _, o := range objs {
 			_ = v.cfg.Bucket.Delete(ctx, o.Key)
 		}
@@ -565,26 +837,50 @@ func (v *Validator) retire(ctx context.Context, w uint64) {
 	}
 }
 
-// setWeights sets the ledger's weights, naming every other peer (zero for
-// those without weight: Subtensor may require a minimum number of uids); a
-// rate-limited call waits for a later window.
-func (v *Validator) setWeights(ctx context.Context, peers []peer) {
-	uids, ws := v.opt.Ledger.Weights()
-	if len(uids) == 0 {
+// setWeights sets the ledger's weights, naming every other peer of the last
+// processed window (zero for those without weight: Subtensor may require a
+// minimum number of uids). A transport error is retried at the next head; a
+// rate-limited call is superseded by the next window's.
+func (v *Validator) setWeights(ctx context.Context) {
+	if !v.weights {
 		return
 	}
-	for _, p := range peers {
-		if p.Hotkey != v.me && !slices.Contains(uids, p.UID) {
-			uids = append(uids, p.UID)
-			ws = append(ws, 0)
+	uids, ws := v.opt.Ledger.Weights()
+	if len(uids) == 0 {
+		v.weights = false
+		return
+	}
+	if ww := v.work[v.next-min(v.next, 1)]; ww != nil {
+		for _, p := range ww.peers {
+			if p.Hotkey != v.me && !slices.Contains(uids, p.UID) {
+				uids = append(uids, p.UID)
+				ws = append(ws, 0)
+			}
 		}
 	}
 	err := v.cfg.Chain.SetWeights(ctx, v.cfg.Signer, v.p.NetUID, uids, ws, ProtocolVersion)
 	switch {
 	case err == nil:
+		v.weights = false
 		v.count(func(s *ValidatorStats) { s.WeightsSet++ })
+		v.ok("set weights")
 	case errors.Is(err, ErrRateLimited):
+		v.weights = false
 	default:
-		v.log.Warn("set weights", "err", err)
+		v.retry("set weights", err)
 	}
+}
+
+// saveLedger persists a LedgerSaver ledger, retried at later heads.
+func (v *Validator) saveLedger() {
+	s, ok := v.opt.Ledger.(LedgerSaver)
+	if !v.save || !ok || v.opt.StateDir == "" {
+		return
+	}
+	if err := s.Save(filepath.Join(v.opt.StateDir, "ledger.json")); err != nil {
+		v.retry("save ledger", err)
+		return
+	}
+	v.save = false
+	v.ok("save ledger")
 }

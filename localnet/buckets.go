@@ -13,24 +13,109 @@ import (
 // buckets maps bucket names to the local stores behind them. Every
 // participant opens others' buckets through its own readerView, so a bucket
 // can serve different bytes to different readers (equivocation).
+//
+// Objects become visible to other participants at the block after the one
+// in which they were first written: in lockstep every participant steps the
+// same head concurrently, and an upload made while another participant
+// reads in the same block would otherwise race it. This is the local
+// network's ordering rule (SPEC.md §9: an object written while block n is
+// the head is present for readers from block n+1).
 type buckets struct {
-	mu     sync.Mutex
-	stores map[string]bistro.Storage
-	alts   map[string]bistro.Storage
-	lead   bistro.Hotkey // the reader who sees an equivocator's primary version
+	mu      sync.Mutex
+	stores  map[string]bistro.Storage
+	alts    map[string]bistro.Storage
+	owners  map[string]string       // bucket → participant name
+	created map[string]bistro.Block // bucket + "\x00" + key → head when first written
+	head    func() bistro.Block     // the chain's head
+	lead    bistro.Hotkey           // the reader who sees an equivocator's primary version
 	// remote, when set, opens buckets on an S3 server (Options.S3) by their
 	// commitments; stores and alts still name them.
 	remote *s3.Buckets
 }
 
-func newBuckets() *buckets {
-	return &buckets{stores: map[string]bistro.Storage{}, alts: map[string]bistro.Storage{}}
+func newBuckets(head func() bistro.Block) *buckets {
+	return &buckets{stores: map[string]bistro.Storage{}, alts: map[string]bistro.Storage{},
+		owners: map[string]string{}, created: map[string]bistro.Block{}, head: head}
 }
 
-func (b *buckets) add(name string, st bistro.Storage) {
+// fresh reports whether key in bucket was first written at the current head.
+func (b *buckets) fresh(bucket, key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, ok := b.created[bucket+"\x00"+key]
+	return ok && n >= b.head()
+}
+
+// stamped is a participant's own bucket: it records when objects appear.
+type stamped struct {
+	bistro.Storage
+	b    *buckets
+	name string
+}
+
+func (s stamped) Put(ctx context.Context, key string, r io.Reader, n int64) error {
+	if err := s.Storage.Put(ctx, key, r, n); err != nil {
+		return err
+	}
+	s.b.mu.Lock()
+	if _, ok := s.b.created[s.name+"\x00"+key]; !ok {
+		s.b.created[s.name+"\x00"+key] = s.b.head()
+	}
+	s.b.mu.Unlock()
+	return nil
+}
+
+func (s stamped) Delete(ctx context.Context, key string) error {
+	if err := s.Storage.Delete(ctx, key); err != nil {
+		return err
+	}
+	s.b.mu.Lock()
+	delete(s.b.created, s.name+"\x00"+key)
+	s.b.mu.Unlock()
+	return nil
+}
+
+// visible is another participant's bucket as a reader sees it: objects
+// written at the current head are not there yet.
+type visible struct {
+	bistro.Storage
+	b    *buckets
+	name string
+}
+
+func (v visible) Get(ctx context.Context, key string, max int64) ([]byte, error) {
+	if v.b.fresh(v.name, key) {
+		return nil, fmt.Errorf("%w: %s (written in this block)", bistro.ErrNotFound, key)
+	}
+	return v.Storage.Get(ctx, key, max)
+}
+
+func (v visible) Stat(ctx context.Context, key string) (bistro.ObjectInfo, error) {
+	if v.b.fresh(v.name, key) {
+		return bistro.ObjectInfo{}, fmt.Errorf("%w: %s (written in this block)", bistro.ErrNotFound, key)
+	}
+	return v.Storage.Stat(ctx, key)
+}
+
+func (v visible) List(ctx context.Context, prefix string) ([]bistro.ObjectInfo, error) {
+	objs, err := v.Storage.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := objs[:0]
+	for _, o := range objs {
+		if !v.b.fresh(v.name, o.Key) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+func (b *buckets) add(name, owner string, st bistro.Storage) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.stores[name] = st
+	b.owners[name] = owner
 }
 
 func (b *buckets) addAlt(name string, st bistro.Storage) {
@@ -39,10 +124,13 @@ func (b *buckets) addAlt(name string, st bistro.Storage) {
 	b.alts[name] = st
 }
 
-// readerView is one participant's bistro.Buckets.
+// readerView is one participant's bistro.Buckets: visibility, then its
+// faults, on top of the stores.
 type readerView struct {
 	b      *buckets
 	reader bistro.Hotkey
+	name   string
+	in     *injector
 }
 
 var _ bistro.Buckets = readerView{}
@@ -50,6 +138,17 @@ var _ bistro.Buckets = readerView{}
 // Open returns the store behind the commitment's bucket. The endpoint rule is
 // applied with the local-network option.
 func (v readerView) Open(ctx context.Context, owner bistro.Hotkey, c bistro.Commitment) (bistro.Storage, error) {
+	st, err := v.open(ctx, owner, c)
+	if err != nil {
+		return nil, err
+	}
+	v.b.mu.Lock()
+	name := v.b.owners[c.Bucket]
+	v.b.mu.Unlock()
+	return chaosStore{Storage: visible{st, v.b, c.Bucket}, who: v.name, bucket: name, in: v.in}, nil
+}
+
+func (v readerView) open(ctx context.Context, owner bistro.Hotkey, c bistro.Commitment) (bistro.Storage, error) {
 	if v.b.remote != nil {
 		st, err := v.b.remote.Open(ctx, owner, c)
 		if err != nil {

@@ -28,6 +28,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -88,6 +89,10 @@ type Options struct {
 	// RestartValidator, when > 0, kills the last validator at that window
 	// and starts a new one on the same state folder (its ledger persists).
 	RestartValidator int
+	// Chaos, when set, injects faults: failing, slow or unreachable calls,
+	// stopped processes, dropped streams, stalled finality (Scenario
+	// returns the named ones).
+	Chaos *Chaos
 	// Logger receives the participants' logs; nil discards them.
 	Logger *slog.Logger
 	// Progress, when set, is called after each window is scored.
@@ -138,7 +143,12 @@ func (o *Options) Validate() error {
 	case o.S3 != nil && o.InMemory:
 		return fmt.Errorf("localnet: S3 and InMemory are both set")
 	case o.S3 != nil:
-		return o.S3.validate()
+		if err := o.S3.validate(); err != nil {
+			return err
+		}
+	}
+	if o.Chaos != nil {
+		return o.Chaos.validate(o)
 	}
 	return nil
 }
@@ -149,7 +159,8 @@ type WindowReport struct {
 	// Loss is the held-out loss of the shared model after the window's
 	// aggregate was applied.
 	Loss float64 `json:"loss"`
-	// Scores are the lead validator's averages per miner (by miner index).
+	// Scores are the reporting validator's averages per miner (by miner
+	// index): validator 0's, or validator 1's when chaos stops validator 0.
 	Scores []float64 `json:"scores"`
 	// Incentive is the chain's incentive per miner (by miner index).
 	Incentive []float64 `json:"incentive"`
@@ -164,11 +175,11 @@ type MinerReport struct {
 	Role   string `json:"role"`
 	// Compute is the updates it computed relative to an honest miner's mean.
 	Compute float64 `json:"compute"`
-	// Score is the lead validator's average of its evaluations.
+	// Score is the reporting validator's average of its evaluations.
 	Score float64 `json:"score"`
 	// Incentive is the chain's consensus incentive, normalized over miners.
 	Incentive float64 `json:"incentive"`
-	// Evaluations counts the lead validator's evaluations of it.
+	// Evaluations counts the reporting validator's evaluations of it.
 	Evaluations int `json:"evaluations"`
 }
 
@@ -200,6 +211,17 @@ type Report struct {
 	Disagreements []string `json:"disagreements,omitempty"`
 	// Participants lists every miner and validator with its counters.
 	Participants []ParticipantReport `json:"participants"`
+
+	// Scenario names the chaos scenario ("" without chaos).
+	Scenario string `json:"scenario,omitempty"`
+	// Stuck lists the honest participants that stayed up but whose replica
+	// did not reach the final base.
+	Stuck []string `json:"stuck"`
+	// LossAtFault is the held-out loss after the window the chaos struck
+	// (the last window's without chaos).
+	LossAtFault float64 `json:"loss_at_fault"`
+	// Processed is, per validator (by name), the windows it processed.
+	Processed map[string]int `json:"processed"`
 }
 
 // ParticipantReport is one participant at the end of a run.
@@ -211,6 +233,8 @@ type ParticipantReport struct {
 	Uploaded int          `json:"uploaded"`
 	State    bistro.State `json:"state"`
 	Restarts int          `json:"restarts,omitempty"`
+	// Down says the participant was stopped for good by chaos.
+	Down bool `json:"down,omitempty"`
 	// Windows lists the base windows its replica held, with their digests.
 	Windows int `json:"windows_held"`
 }
@@ -237,6 +261,11 @@ type participant struct {
 	vopts   bistro.ValidatorOptions
 	restart bistro.Block // restart the validator at this block
 	reborn  int          // restarts done
+
+	stop, resume bistro.Block // chaos: stopped at stop, back at resume (0: never)
+	rejoin       chan bistro.BlockStream
+	down         bool                          // stopped for good
+	drops        map[bistro.Block]bistro.Block // chaos: stream lost at key, back at value
 }
 
 func (p *participant) step(ctx context.Context, h bistro.Head) error {
@@ -357,8 +386,17 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	p.FirstWindow = win.Of(head.Number) + 1
 
 	// Buckets, then the participants themselves.
-	bks := newBuckets()
+	bks := newBuckets(func() bistro.Block { return chain.Head().Number })
 	bks.lead = parts[0].key.Hotkey()
+	in := newInjector(opts.Chaos, func() int { return int(win.Of(chain.Head().Number)) - int(p.FirstWindow) })
+	reporter := parts[0]
+	if opts.Chaos != nil {
+		for _, st := range opts.Chaos.Stops {
+			if st.Who == reporter.name {
+				reporter = parts[1]
+			}
+		}
+	}
 	var s3Prefix string
 	if opts.S3 != nil {
 		s3Prefix = opts.S3.prefix()
@@ -398,12 +436,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		bks.add(bucket, st)
+		bks.add(bucket, pt.name, st)
 		if pt.role == "honest" {
-			honestBuckets = append(honestBuckets, PeerBucket{pt.key.Hotkey(), st})
+			honestBuckets = append(honestBuckets, PeerBucket{pt.key.Hotkey(), visible{st, bks, bucket}})
 		}
 		conf := bistro.Config{
-			Params: &p, Signer: pt.key, Chain: chain, Buckets: readerView{bks, pt.key.Hotkey()}, Bucket: st,
+			Params: &p, Signer: pt.key, Chain: chaosChain{chain, pt.name, in},
+			Buckets:  readerView{bks, pt.key.Hotkey(), pt.name, in},
+			Bucket:   chaosStore{Storage: stamped{st, bks, bucket}, who: pt.name, bucket: pt.name, in: in},
 			Announce: announce,
 			Trainer:  newTrainer(), Dataset: ds, Genesis: genesis.Clone(),
 			Logger: log.With("participant", pt.name),
@@ -417,7 +457,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 				Sampler: bistro.NewSeededSampler(derive(opts.Seed, "sampler", int(pt.uid))), SampleSize: opts.SampleSize,
 				Aggregator: opts.Aggregator,
 			}
-			if pt == parts[0] {
+			{
 				vo.OnAggregate = func(w uint64, manifest []bistro.ManifestEntry, dropped []bistro.UID) {
 					if w < p.FirstWindow || w > lastWindow {
 						return
@@ -430,7 +470,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 						row.Dropped = append(row.Dropped, int(u))
 					}
 					repMu.Lock()
-					rep.Aggregates = append(rep.Aggregates, row)
+					if !slices.ContainsFunc(rep.Aggregates, func(a AggregateReport) bool { return a.Window == row.Window }) {
+						rep.Aggregates = append(rep.Aggregates, row)
+					}
 					repMu.Unlock()
 				}
 			}
@@ -443,7 +485,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			if opts.Scorer != nil {
 				vo.Scorer = opts.Scorer()
 			}
-			if pt == parts[0] {
+			if pt == reporter {
 				lead := pt
 				conf.OnAdvance = func(w uint64, d bistro.Hash, m bistro.Model) {
 					tr.record(name, w, d, m)
@@ -490,6 +532,36 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.RestartValidator > 0 {
 		parts[opts.Validators-1].restart, _ = win.Start(p.FirstWindow + uint64(opts.RestartValidator))
 	}
+	at := func(i int) bistro.Block { b, _ := win.Start(p.FirstWindow + uint64(i)); return b }
+	actions := map[bistro.Block][]func(){}
+	if c := opts.Chaos; c != nil {
+		byName := map[string]*participant{}
+		for _, pt := range parts {
+			byName[pt.name] = pt
+		}
+		for _, st := range c.Stops {
+			pt := byName[st.Who]
+			pt.stop = at(st.From)
+			if st.To >= 0 {
+				pt.resume = at(st.To)
+				pt.rejoin = make(chan bistro.BlockStream, 1)
+			}
+		}
+		for _, d := range c.Drops {
+			for _, pt := range parts {
+				if d.Who == "" || d.Who == pt.name {
+					if pt.drops == nil {
+						pt.drops = map[bistro.Block]bistro.Block{}
+					}
+					pt.drops[at(d.Window)] = at(d.Window) + bistro.Block(d.Blocks)
+				}
+			}
+		}
+		for _, sp := range c.Stalls {
+			actions[at(sp.From)] = append(actions[at(sp.From)], func() { chain.StallFinality(true) })
+			actions[at(sp.To)] = append(actions[at(sp.To)], func() { chain.StallFinality(false) })
+		}
+	}
 
 	// Lockstep: every participant subscribes before the first block, steps
 	// each head up to the last one, then closes its stream. An observer
@@ -502,14 +574,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	last := deadline + bistro.Block(p.FinalityLag) + 1
-	var observer bistro.BlockStream
+	observer, err := chain.Subscribe(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, pt := range parts {
 		if pt.join != nil {
-			if observer == nil {
-				if observer, err = chain.Subscribe(ctx); err != nil {
-					return nil, err
-				}
-			}
 			continue
 		}
 		if pt.stream, err = chain.Subscribe(ctx); err != nil {
@@ -522,9 +592,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	for _, pt := range parts {
 		g.Go(func() error { return follow(gctx, chain, pt, last) })
 	}
-	if observer != nil {
-		g.Go(func() error { return observe(gctx, chain, observer, parts, last) })
-	}
+	g.Go(func() error { return observe(gctx, chain, observer, parts, actions, last) })
 	chainErr := make(chan error, 1)
 	go func() { chainErr <- chain.Run(ctx) }()
 	err = g.Wait()
@@ -535,27 +603,49 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 
 	// The report.
-	fillReport(rep, tr, parts, miners, chain, &p, lastWindow)
+	fillReport(rep, tr, parts, miners, reporter, chain, &p, lastWindow)
+	if c := opts.Chaos; c != nil {
+		rep.Scenario = c.Name
+		for _, row := range rep.PerWindow {
+			if row.Window == c.At {
+				rep.LossAtFault = row.Loss
+			}
+		}
+	} else {
+		rep.LossAtFault = rep.LossLast
+	}
 	return rep, nil
 }
 
-// observe follows the chain for the late participants and hands each its
-// stream at its start block.
-func observe(ctx context.Context, chain *subtensor.Local, s bistro.BlockStream, parts []*participant, last bistro.Block) error {
+// observe follows the chain for the late and stopped participants, handing
+// each its stream at its start (or return) block while it holds the chain
+// there, and does the chaos actions of each block before the next is made.
+func observe(ctx context.Context, chain *subtensor.Local, s bistro.BlockStream, parts []*participant,
+	actions map[bistro.Block][]func(), last bistro.Block) error {
 	defer s.Close()
 	for {
 		h, err := s.Next(ctx)
 		if err != nil {
 			return nil
 		}
+		for _, act := range actions[h.Number] {
+			act()
+		}
 		for _, pt := range parts {
-			if pt.join != nil && h.Number == pt.start {
-				js, err := chain.Subscribe(ctx)
-				if err != nil {
-					return err
-				}
-				pt.join <- js
+			var ch chan bistro.BlockStream
+			switch {
+			case pt.join != nil && h.Number == pt.start:
+				ch = pt.join
+			case pt.rejoin != nil && h.Number == pt.resume:
+				ch = pt.rejoin
+			default:
+				continue
 			}
+			js, err := chain.Subscribe(ctx)
+			if err != nil {
+				return err
+			}
+			ch <- js
 		}
 		if h.Number >= last {
 			return nil
@@ -573,6 +663,7 @@ func follow(ctx context.Context, chain *subtensor.Local, pt *participant, last b
 		}
 	}
 	defer func() { pt.stream.Close() }()
+	var skip bistro.Block
 	for {
 		h, err := pt.stream.Next(ctx)
 		if err != nil {
@@ -583,6 +674,27 @@ func follow(ctx context.Context, chain *subtensor.Local, pt *participant, last b
 		}
 		if h.Number > last {
 			return nil
+		}
+		if pt.stop > 0 && h.Number == pt.stop {
+			// The process stops: its stream closes, so the chain stops
+			// waiting for it; it comes back with the state it had.
+			if pt.rejoin == nil {
+				pt.down = true
+				return nil
+			}
+			pt.stream.Close()
+			select {
+			case pt.stream = <-pt.rejoin:
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		if back, ok := pt.drops[h.Number]; ok {
+			skip = back
+		}
+		if h.Number < skip {
+			continue // the stream dropped: these heads are missed
 		}
 		if pt.restart > 0 && h.Number == pt.restart && pt.reborn == 0 {
 			// Kill the validator and start a new one on the same state
@@ -653,7 +765,7 @@ func normalize(v []float64) {
 	}
 }
 
-func fillReport(rep *Report, tr *trace, parts, miners []*participant, chain *subtensor.Local, p *bistro.Params, lastWindow uint64) {
+func fillReport(rep *Report, tr *trace, parts, miners []*participant, reporter *participant, chain *subtensor.Local, p *bistro.Params, lastWindow uint64) {
 	sort.Slice(rep.PerWindow, func(i, j int) bool { return rep.PerWindow[i].Window < rep.PerWindow[j].Window })
 	if n := len(rep.PerWindow); n > 0 {
 		rep.LossFirst, rep.LossLast = rep.PerWindow[0].Loss, rep.PerWindow[n-1].Loss
@@ -687,12 +799,14 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, chain *sub
 			}
 		}
 	}
+	rep.Stuck = []string{}
 	for _, pt := range parts {
-		if !pt.honest {
+		if !pt.honest || pt.down {
 			continue
 		}
 		if _, ok := tr.state[lastWindow+2][pt.name]; !ok {
 			rep.DigestsAgree = false
+			rep.Stuck = append(rep.Stuck, pt.name)
 			rep.Disagreements = append(rep.Disagreements, fmt.Sprintf("%s never reached base(%d)", pt.name, lastWindow+2))
 		}
 	}
@@ -709,8 +823,7 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, chain *sub
 	if honestN > 0 {
 		honestCompute /= float64(honestN)
 	}
-	lead := parts[0]
-	led, _ := lead.val.Ledger().(*bistro.MovingAverage)
+	led, _ := reporter.val.Ledger().(*bistro.MovingAverage)
 	inc := chain.Incentive(p.NetUID)
 	var incs []float64
 	for _, m := range miners {
@@ -734,11 +847,15 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, chain *sub
 		rep.Miners[i].Incentive = incs[i]
 	}
 	for _, pt := range parts {
-		pr := ParticipantReport{Name: pt.name, Role: pt.role, UID: int(pt.uid), Restarts: pt.reborn}
+		pr := ParticipantReport{Name: pt.name, Role: pt.role, UID: int(pt.uid), Restarts: pt.reborn, Down: pt.down}
 		if pt.val != nil {
 			st := pt.val.Stats()
 			rep.Validators = append(rep.Validators, st)
 			pr.State = st.State
+			if rep.Processed == nil {
+				rep.Processed = map[string]int{}
+			}
+			rep.Processed[pt.name] = st.Windows
 		} else {
 			st := pt.miner.Stats()
 			pr.Trained, pr.Uploaded, pr.State = st.Trained, st.Uploaded, st.State

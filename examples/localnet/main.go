@@ -42,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sample := fs.Int("sample", def.SampleSize, "miners each validator recomputes per window")
 	verbose := fs.Bool("v", false, "log the participants' work to stderr")
 	modelName := fs.String("model", "mlp", `architecture: "mlp" (fast) or "gpt-tiny" (GPT-2 tiny preset: slow on a CPU)`)
+	chaos := fs.String("chaos", "", "a named fault scenario ("+strings.Join(localnet.Scenarios(), ", ")+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -52,6 +53,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		opts.PageLength = 129 // one full sequence of the tiny GPT per page
 	}
 	var err error
+	if *chaos != "" {
+		if opts.Chaos, err = localnet.Scenario(*chaos); err != nil {
+			fmt.Fprintln(stderr, "localnet:", err)
+			return 2
+		}
+	}
 	if opts.Adversaries, err = parseAdversaries(*advs); err != nil {
 		fmt.Fprintln(stderr, "localnet:", err)
 		return 2
@@ -77,6 +84,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	fmt.Fprintf(progress, "bistro local network: %d honest miners, %d adversaries, %d validators, %d windows (seed %q)\n",
 		opts.Miners, len(opts.Adversaries), opts.Validators, opts.Windows, opts.Seed)
+	if opts.Chaos != nil {
+		fmt.Fprintf(progress, "chaos: %s at window %d\n", opts.Chaos.Name, opts.Chaos.At)
+	}
 	roles := []string{}
 	for i := 0; i < opts.Miners; i++ {
 		roles = append(roles, "honest")
