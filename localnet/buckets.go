@@ -53,16 +53,23 @@ type stamped struct {
 	name string
 }
 
+// Put stamps the object before writing it, so that a reader that sees the
+// bytes also sees the stamp (visible checks it after reading).
 func (s stamped) Put(ctx context.Context, key string, r io.Reader, n int64) error {
-	if err := s.Storage.Put(ctx, key, r, n); err != nil {
-		return err
-	}
+	k := s.name + "\x00" + key
 	s.b.mu.Lock()
-	if _, ok := s.b.created[s.name+"\x00"+key]; !ok {
-		s.b.created[s.name+"\x00"+key] = s.b.head()
+	_, had := s.b.created[k]
+	if !had {
+		s.b.created[k] = s.b.head()
 	}
 	s.b.mu.Unlock()
-	return nil
+	err := s.Storage.Put(ctx, key, r, n)
+	if err != nil && !had {
+		s.b.mu.Lock()
+		delete(s.b.created, k)
+		s.b.mu.Unlock()
+	}
+	return err
 }
 
 func (s stamped) Delete(ctx context.Context, key string) error {
@@ -76,7 +83,9 @@ func (s stamped) Delete(ctx context.Context, key string) error {
 }
 
 // visible is another participant's bucket as a reader sees it: objects
-// written at the current head are not there yet.
+// written at the current head are not there yet. The stamp is checked after
+// the read: a writer stamps before it writes, so bytes read mean a stamp
+// already in place.
 type visible struct {
 	bistro.Storage
 	b    *buckets
@@ -84,17 +93,19 @@ type visible struct {
 }
 
 func (v visible) Get(ctx context.Context, key string, max int64) ([]byte, error) {
+	b, err := v.Storage.Get(ctx, key, max)
 	if v.b.fresh(v.name, key) {
 		return nil, fmt.Errorf("%w: %s (written in this block)", bistro.ErrNotFound, key)
 	}
-	return v.Storage.Get(ctx, key, max)
+	return b, err
 }
 
 func (v visible) Stat(ctx context.Context, key string) (bistro.ObjectInfo, error) {
+	o, err := v.Storage.Stat(ctx, key)
 	if v.b.fresh(v.name, key) {
 		return bistro.ObjectInfo{}, fmt.Errorf("%w: %s (written in this block)", bistro.ErrNotFound, key)
 	}
-	return v.Storage.Stat(ctx, key)
+	return o, err
 }
 
 func (v visible) List(ctx context.Context, prefix string) ([]bistro.ObjectInfo, error) {
