@@ -12,6 +12,8 @@ package chaintest
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,10 +95,14 @@ func commitmentLimits(h Harness) (int, uint64) {
 	return bistro.MaxCommitmentFields, 0
 }
 
-// Timeout bounds each subtest; a real chain's blocks take seconds.
-var Timeout = 5 * time.Minute
+// Stall is how long a subtest may go without a new block: the suite
+// watches the chain's head and ends a subtest, failing it, once no block
+// came for Stall. It bounds no subtest's total time: a slow chain is
+// waited for as long as it keeps making blocks.
+var Stall = 3 * time.Minute
 
-// Run runs the suite against h.
+// Run runs the suite against h. While a subtest runs, a goroutine of the
+// suite reads the chain's heads on a stream of its own (see Stall).
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	require.GreaterOrEqual(t, len(h.Validators()), 2, "Harness.Validators")
@@ -116,10 +122,85 @@ func Run(t *testing.T, h Harness) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-			defer cancel()
+			ctx, stop := watch(t, h.Chain(), Stall)
+			defer stop()
 			tc.run(t, ctx, h)
 		})
+	}
+}
+
+// watch returns the context of one subtest, cancelled once c has made no
+// new block for stall (t then fails, saying at which block), and stop,
+// which ends the watch and waits for its goroutines. The head is read on a
+// stream of the watch's own, by a goroutine of its own, as Harness.Advance
+// allows, so a lockstep chain is never held by it.
+func watch(t *testing.T, c bistro.Chain, stall time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		streamErr error // why the watch's stream last ended, under mu
+	)
+	heads := make(chan bistro.Head)
+	wg.Go(func() { // reads the heads, subscribing again when the stream ends
+		for ctx.Err() == nil {
+			s, err := c.Subscribe(ctx)
+			if err == nil {
+				for {
+					var hd bistro.Head
+					if hd, err = s.Next(ctx); err != nil {
+						break
+					}
+					select {
+					case heads <- hd:
+					case <-ctx.Done():
+					}
+				}
+				s.Close()
+			}
+			mu.Lock()
+			streamErr = err
+			mu.Unlock()
+			select { // a pause before subscribing again
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	})
+	wg.Go(func() { // the stall detector: the timer restarts at each new head
+		timer := time.NewTimer(stall)
+		defer timer.Stop()
+		var last bistro.Head
+		seen := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case hd := <-heads:
+				if !seen || hd.Number > last.Number {
+					last, seen = hd, true
+					timer.Reset(stall)
+				}
+			case <-timer.C:
+				why := ""
+				mu.Lock()
+				if streamErr != nil {
+					why = fmt.Sprintf(" (the watch's stream: %v)", streamErr)
+				}
+				mu.Unlock()
+				if seen {
+					t.Errorf("chaintest: the chain made no block for %v: the head stayed at #%d%s", stall, last.Number, why)
+				} else {
+					t.Errorf("chaintest: no head read from the chain in %v%s", stall, why)
+				}
+				cancel()
+				return
+			}
+		}
+	})
+	return ctx, func() {
+		cancel()
+		wg.Wait()
 	}
 }
 

@@ -61,6 +61,9 @@ func FindChopsticks() (string, error) {
 	return bin, nil
 }
 
+// DefaultStall is Chopsticks.Stall as StartChopsticks sets it.
+const DefaultStall = 3 * time.Minute
+
 // Chopsticks is a chopsticks process running a chain from a raw chain
 // spec on 127.0.0.1, in Instant block mode (a block per submitted
 // extrinsic) with dev_newBlock for more.
@@ -70,6 +73,11 @@ type Chopsticks struct {
 	// Started and Ready are how long the process took to listen and to
 	// have block #1.
 	Started, Ready time.Duration
+	// Stall is how long the harness waits for chopsticks to make progress
+	// (answer a request, build the next block) before it fails. It bounds
+	// no call's total time: building 100 blocks on a busy machine takes as
+	// long as it takes, as long as each block comes within Stall.
+	Stall time.Duration
 
 	cmd     *exec.Cmd
 	log     string
@@ -131,6 +139,7 @@ func startOnce(ctx context.Context, bin, genesis, logDir string) (*Chopsticks, e
 	c := &Chopsticks{
 		URL:     fmt.Sprintf("ws://127.0.0.1:%d", port),
 		httpURL: fmt.Sprintf("http://127.0.0.1:%d", port),
+		Stall:   DefaultStall,
 		cmd:     cmd,
 		log:     logPath,
 		done:    make(chan struct{}),
@@ -143,9 +152,14 @@ func startOnce(ctx context.Context, bin, genesis, logDir string) (*Chopsticks, e
 		c.Close()
 		return nil, fmt.Errorf("%w\n--- %s (last lines) ---\n%s", err, logPath, c.LogTail(30))
 	}
-	// Listening after 3–6 s on an idle machine; allow for a loaded one.
-	deadline := time.Now().Add(90 * time.Second)
-	var n uint64
+	// Listening after 3–6 s on an idle machine, much later on a busy one:
+	// wait while the process lives and writes to its log, and give up
+	// only when it has done neither for Stall.
+	var (
+		n        uint64
+		logSize  int64
+		progress = start
+	)
 	for {
 		select {
 		case <-c.done:
@@ -157,8 +171,12 @@ func startOnce(ctx context.Context, bin, genesis, logDir string) (*Chopsticks, e
 		if n, err = c.headNumber(ctx); err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("clienttest: chopsticks not answering on %s after 90 s: %v", c.httpURL, err))
+		if fi, serr := os.Stat(logPath); serr == nil && fi.Size() != logSize {
+			logSize, progress = fi.Size(), time.Now()
+		}
+		if time.Since(progress) >= c.Stall {
+			return fail(fmt.Errorf("clienttest: chopsticks (pid %d) not answering on %s and its log unchanged for %v (%v after start): %v",
+				cmd.Process.Pid, c.httpURL, c.Stall, time.Since(start).Round(time.Second), err))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -189,7 +207,8 @@ func (c *Chopsticks) headNumber(ctx context.Context) (uint64, error) {
 // Pid returns the process id.
 func (c *Chopsticks) Pid() int { return c.cmd.Process.Pid }
 
-// Call makes one JSON-RPC call over HTTP.
+// Call makes one JSON-RPC call over HTTP and waits at most Stall for its
+// answer: a request unanswered that long means chopsticks is stuck.
 func (c *Chopsticks) Call(ctx context.Context, method string, params []any, out any) error {
 	if params == nil {
 		params = []any{}
@@ -198,7 +217,7 @@ func (c *Chopsticks) Call(ctx context.Context, method string, params []any, out 
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	cctx, cancel := context.WithTimeout(ctx, c.Stall)
 	defer cancel()
 	req, err := http.NewRequestWithContext(cctx, http.MethodPost, c.httpURL, bytes.NewReader(body))
 	if err != nil {
@@ -207,7 +226,10 @@ func (c *Chopsticks) Call(ctx context.Context, method string, params []any, out 
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		if ctx.Err() == nil && cctx.Err() != nil {
+			return fmt.Errorf("clienttest: %s: no answer from chopsticks within Stall %v: %w", method, c.Stall, err)
+		}
+		return fmt.Errorf("clienttest: %s: %w", method, err)
 	}
 	defer resp.Body.Close()
 	var r struct {
@@ -229,12 +251,47 @@ func (c *Chopsticks) Call(ctx context.Context, method string, params []any, out 
 	return nil
 }
 
-// NewBlocks builds n blocks (dev_newBlock) and returns once they exist.
+// NewBlocks builds n blocks and returns once they exist. It asks for one
+// block per request (dev_newBlock), so that each answer is progress: it
+// has no deadline of its own besides ctx, and fails only when chopsticks
+// built no block for Stall, saying at which block. A failed request is
+// tried again unless the head shows its block was built; one unanswered
+// for Stall is not, as chopsticks may still build its block.
 func (c *Chopsticks) NewBlocks(ctx context.Context, n int) error {
 	if n <= 0 {
 		return nil
 	}
-	return c.Call(ctx, "dev_newBlock", []any{map[string]any{"count": n}}, nil)
+	from, err := c.headNumber(ctx)
+	if err != nil {
+		return fmt.Errorf("clienttest: NewBlocks(%d): the head: %w", n, err)
+	}
+	head, target := from, from+uint64(n)
+	progress := time.Now()
+	for head < target {
+		err := c.Call(ctx, "dev_newBlock", []any{map[string]any{"count": 1}}, nil)
+		if err == nil {
+			head++
+			progress = time.Now()
+			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("clienttest: NewBlocks(%d): at block #%d, %d built: %w", n, head, head-from, err)
+		}
+		if h, herr := c.headNumber(ctx); herr == nil && h > head {
+			head, progress = h, time.Now() // built, though the answer was lost
+			continue
+		}
+		if time.Since(progress) >= c.Stall {
+			return fmt.Errorf("clienttest: NewBlocks(%d): chopsticks built no block for %v after block #%d (%d of %d built): %w",
+				n, c.Stall, head, head-from, n, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("clienttest: NewBlocks(%d): at block #%d, %d built: %w", n, head, head-from, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+	return nil
 }
 
 // SetStorage writes raw storage values at the head block, in place
