@@ -3,11 +3,9 @@ package bistro
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"strings"
-	"syscall"
 )
 
 // Chain limits on commitments (Subtensor's Commitments pallet): at most
@@ -254,8 +252,9 @@ func DecodeCommitmentInfo(b []byte) ([][]byte, error) {
 // "*.internal", single-label names) are refused — a commitment must not make a
 // validator request its own network. allowPrivate (a local-network option)
 // lifts the address rule and allows plain http. The rule on the name is only
-// half of it: clients must also dial through PublicDialControl, since a public
-// name can resolve to a private address.
+// half of it: a public name can resolve to a private address, so clients must
+// also refuse, when dialling, every address PublicAddr rejects (storage/s3
+// dials through internal/netguard for that).
 func CheckEndpoint(raw string, allowPrivate bool) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -332,21 +331,6 @@ func PublicAddr(ip netip.Addr) bool {
 	}
 	return true
 }
-
-// PublicDialControl is a net.Dialer Control function that refuses to connect
-// to any address PublicAddr rejects, whatever name resolved to it.
-func PublicDialControl(network, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("%w: dial %q: %v", ErrEndpoint, address, err)
-	}
-	if !PublicAddr(ap.Addr()) {
-		return fmt.Errorf("%w: dial %s: not a public address", ErrEndpoint, ap.Addr())
-	}
-	return nil
-}
-
-var _ = net.Dialer{Control: PublicDialControl}
 
 // validTLD accepts what a public top-level domain looks like: 2 … 63
 // letters, or an IDN label "xn--" followed by letters and digits. It refuses

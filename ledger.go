@@ -8,9 +8,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/bistro-go/bistro/internal/atomicfile"
 )
 
 // UniformSampler is the default Sampler: uniform over the candidates,
@@ -231,7 +232,7 @@ func (l *MovingAverage) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b)
+	return atomicfile.Write(path, b)
 }
 
 // LoadMovingAverage reads a ledger saved by Save. A missing file gives an
@@ -259,39 +260,4 @@ func LoadMovingAverage(path string, alpha float64) (*MovingAverage, error) {
 		l.entries[u] = e
 	}
 	return l, nil
-}
-
-// WriteFileAtomic replaces path with data so that a crash leaves the old or
-// the new content, never a mix: write a temporary file beside it, fsync it,
-// rename it over path, fsync the directory.
-func WriteFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

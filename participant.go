@@ -14,8 +14,8 @@ import (
 
 // Buckets opens other participants' buckets from their commitments. The
 // real implementation (storage/s3) applies the endpoint rule (CheckEndpoint)
-// and dials through PublicDialControl; a local network maps buckets to
-// directories. Implementations must be safe for concurrent use.
+// and refuses, when dialling, every address PublicAddr rejects; a local
+// network maps buckets to directories. Implementations must be safe for concurrent use.
 type Buckets interface {
 	Open(ctx context.Context, owner Hotkey, c Commitment) (Storage, error)
 }

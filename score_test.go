@@ -219,7 +219,7 @@ func TestLedgerPersistence(t *testing.T) {
 	require.NoError(t, err)
 
 	// A crash mid-write leaves a partial temporary file beside the ledger
-	// (WriteFileAtomic's temp name) and the old file untouched.
+	// (atomicfile.Write's temporary name) and the old file untouched.
 	l.Record(2, 4, Hotkey{4}, Score{Value: 1, Verdict: Pass})
 	partial, err := os.CreateTemp(dir, ".ledger.json.tmp-*")
 	require.NoError(t, err)

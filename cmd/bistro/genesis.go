@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/bistro-go/bistro"
+	"github.com/bistro-go/bistro/internal/atomicfile"
 	"github.com/bistro-go/bistro/train"
 	"github.com/bistro-go/bistro/train/data"
 )
@@ -79,7 +80,7 @@ func runGenesis(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	for name, b := range map[string][]byte{"params.json": pj.Bytes(), "genesis.safetensors": ck} {
-		if err := bistro.WriteFileAtomic(filepath.Join(*out, name), b); err != nil {
+		if err := atomicfile.Write(filepath.Join(*out, name), b); err != nil {
 			return fail(err)
 		}
 	}

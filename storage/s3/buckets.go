@@ -12,10 +12,10 @@ import (
 
 // Buckets opens other participants' buckets from their on-chain commitments
 // (bistro.Buckets). Each committed endpoint must pass bistro.CheckEndpoint,
-// and every connection is dialled through bistro.PublicDialControl, so a
-// commitment can make a validator reach only public addresses, whatever its
-// name resolves to; proxies from the environment and redirects are not
-// followed. A bucket is read with its committed read-only key, or with
+// and every connection is dialled through netguard.DialControl, which
+// refuses each address bistro.PublicAddr rejects, so a commitment can make a
+// validator reach only public addresses, whatever its name resolves to;
+// proxies from the environment and redirects are not followed. A bucket is read with its committed read-only key, or with
 // unsigned requests when there is none, and always path-style
 // (<endpoint>/<bucket>/<key>), which every S3-compatible service serves. The
 // stores it returns refuse Put and Delete: another participant's bucket is

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/bistro-go/bistro"
+	"github.com/bistro-go/bistro/internal/netguard"
 )
 
 // httpClient is the SDK's HTTP client: one transport with the Options'
@@ -28,13 +29,13 @@ func (h *httpClient) Do(r *http.Request) (*http.Response, error) { return h.c.Do
 func (h *httpClient) closeIdle() { h.c.CloseIdleConnections() }
 
 // newHTTPClient builds the client. publicOnly dials through
-// bistro.PublicDialControl and ignores proxy settings, for endpoints read
+// netguard.DialControl and ignores proxy settings, for endpoints read
 // from the chain: whatever a name resolves to, no private address is reached.
 func newHTTPClient(o Options, publicOnly bool) *httpClient {
 	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	proxy := http.ProxyFromEnvironment
 	if publicOnly {
-		d.Control = bistro.PublicDialControl
+		d.Control = netguard.DialControl
 		proxy = nil
 	}
 	tr := &http.Transport{
