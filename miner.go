@@ -135,6 +135,9 @@ func (m *Miner) ok(duty string) {
 func (m *Miner) Step(ctx context.Context, h Head) error {
 	if !m.started {
 		if err := m.announce(ctx); err != nil {
+			if errors.Is(err, ErrBadCommitment) {
+				return fmt.Errorf("bistro: announce the bucket: %w", err) // configuration: no retry helps
+			}
 			m.retry("announce", err)
 			return ctx.Err()
 		}

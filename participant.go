@@ -290,24 +290,36 @@ func badFile(err error) bool {
 	return errors.As(err, &b)
 }
 
+// fetchRaw reads an object of at most max bytes from owner's bucket.
+// ErrNotFound (wrapped) means the object is absent; an *errBadFile that the
+// bucket cannot be used or the object is over the bound; anything else is a
+// transport error.
+func (c *core) fetchRaw(ctx context.Context, owner peer, key string, max int64) ([]byte, error) {
+	st, err := c.cfg.Buckets.Open(ctx, owner.Hotkey, owner.commit)
+	if err != nil {
+		if errors.Is(err, ErrEndpoint) || errors.Is(err, ErrBadCommitment) {
+			return nil, &errBadFile{fmt.Errorf("bucket of %s: %w", owner.Hotkey, err)}
+		}
+		return nil, fmt.Errorf("bucket of %s: %w", owner.Hotkey, err)
+	}
+	b, err := st.Get(ctx, key, max)
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return nil, &errBadFile{fmt.Errorf("%s: %w", key, err)}
+		}
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return b, nil
+}
+
 // fetch reads a protocol file from owner's bucket and decodes it with e. It
 // returns the bytes with the file. ErrNotFound (wrapped) means the object is
 // absent; an *errBadFile that its bytes were refused; anything else is a
 // transport error.
 func (c *core) fetch(ctx context.Context, owner peer, key string, e *Expect) (*File, []byte, error) {
-	st, err := c.cfg.Buckets.Open(ctx, owner.Hotkey, owner.commit)
+	b, err := c.fetchRaw(ctx, owner, key, e.MaxFileBytes())
 	if err != nil {
-		if errors.Is(err, ErrEndpoint) || errors.Is(err, ErrBadCommitment) {
-			return nil, nil, &errBadFile{fmt.Errorf("bucket of %s: %w", owner.Hotkey, err)}
-		}
-		return nil, nil, fmt.Errorf("bucket of %s: %w", owner.Hotkey, err)
-	}
-	b, err := st.Get(ctx, key, e.MaxFileBytes())
-	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, nil, &errBadFile{fmt.Errorf("%s: %w", key, err)}
-		}
-		return nil, nil, fmt.Errorf("%s: %w", key, err)
+		return nil, nil, err
 	}
 	f, err := Decode(b, e)
 	if err != nil {

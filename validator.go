@@ -259,6 +259,9 @@ func (v *Validator) Step(ctx context.Context, h Head) error {
 	v.fin = h.Finalized
 	if !v.started {
 		if err := v.announce(ctx); err != nil {
+			if errors.Is(err, ErrBadCommitment) {
+				return fmt.Errorf("bistro: announce the bucket: %w", err) // configuration: no retry helps
+			}
 			v.retry("announce", err)
 			return ctx.Err()
 		}
@@ -321,6 +324,13 @@ func (v *Validator) process(ctx context.Context, w uint64) (bool, error) {
 			return false, fmt.Errorf("%w: window %d: slices still unreadable", errPending, w)
 		}
 		t1 := v.cfg.Clock.Now()
+		// The aggregate of w−1 names d(w): a replica that applied another
+		// aggregate of w−2 than the network heals before it judges the
+		// slices, which name d(w) too.
+		if err := v.locateNext(ctx); err != nil {
+			return false, err
+		}
+		v.decodeSlices(ww)
 		v.score(ctx, ww)
 		t2 := v.cfg.Clock.Now()
 		ww.scored = true
@@ -351,7 +361,7 @@ func (v *Validator) windowWork(ctx context.Context, w uint64) (*windowWork, erro
 	if err != nil {
 		return nil, err
 	}
-	ww := &windowWork{w: w, seed: seed, idx: idx, state: v.state, peers: peers}
+	ww := &windowWork{w: w, seed: seed, idx: idx, peers: peers}
 	for _, p := range peers {
 		if p.Hotkey != v.me {
 			ww.slots = append(ww.slots, slot{peer: p})
@@ -377,36 +387,50 @@ func (v *Validator) catchUp(ctx context.Context, w uint64) error {
 	return ctx.Err()
 }
 
-// applyNext moves the replica from base(v) to base(v+1): it locates the
-// aggregate of v−1 by the failover rule (publishing it when it is this
-// validator's turn), checks it against the slices of v−1 this validator
-// fetched, and applies it. A replica that applied another aggregate than the
-// one the network continued from is healed first.
-func (v *Validator) applyNext(ctx context.Context) error {
+// locateNext locates the aggregate that moves the replica from base(v) to
+// base(v+1), the aggregate of v−1, by the failover rule (publishing it when
+// it is this validator's turn) and keeps it. When it names another base than
+// the replica's, the replica applied another aggregate of v−2 than the one
+// the network continued from: it is healed first.
+func (v *Validator) locateNext(ctx context.Context) error {
 	if _, ok := v.win.LastApplied(v.window + 1); !ok {
-		return v.advance(nil, nil)
+		return nil
 	}
 	a := v.window - 1
 	if v.refused[a] {
 		return fmt.Errorf("%w: window %d (refused on proof)", ErrAggregateMismatch, a)
 	}
-	fd := v.located[a]
-	if fd == nil {
-		var err error
-		fd, err = v.findAggregate(ctx, a, v.fin, v.publish)
-		if errors.Is(err, ErrWrongBase) && fd != nil {
-			healed, herr := v.heal(ctx, fd.file.Base)
-			if !healed {
-				return errors.Join(err, herr)
-			}
-			v.count(func(s *ValidatorStats) { s.Healed++ })
-			err = nil
-		}
-		if err != nil {
-			return err
-		}
-		v.located[a] = fd
+	if v.located[a] != nil {
+		return nil
 	}
+	fd, err := v.findAggregate(ctx, a, v.fin, v.publish)
+	if errors.Is(err, ErrWrongBase) && fd != nil {
+		healed, herr := v.heal(ctx, fd.file.Base)
+		if !healed {
+			return errors.Join(err, herr)
+		}
+		v.count(func(s *ValidatorStats) { s.Healed++ })
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	v.located[a] = fd
+	return nil
+}
+
+// applyNext moves the replica from base(v) to base(v+1): it locates the
+// aggregate of v−1, checks it against the slices of v−1 this validator
+// fetched, and applies it.
+func (v *Validator) applyNext(ctx context.Context) error {
+	if _, ok := v.win.LastApplied(v.window + 1); !ok {
+		return v.advance(nil, nil)
+	}
+	if err := v.locateNext(ctx); err != nil {
+		return err
+	}
+	a := v.window - 1
+	fd := v.located[a]
 	if ww := v.work[a]; ww != nil && ww.scored && fd.by.Hotkey != v.me {
 		if err := v.verify(ctx, fd.file, ww, fd.by); err != nil {
 			if errors.Is(err, ErrAggregateMismatch) {
@@ -487,16 +511,10 @@ func (v *Validator) fetchSlices(ctx context.Context, ws *windowWork) bool {
 		}
 		g.Go(func() error {
 			e := v.expect(KindSlice, ws.w, ws.idx)
-			e.Seed, e.Base, e.Hotkey = &ws.seed, &ws.state, &s.peer.Hotkey
-			f, raw, err := v.fetch(gctx, s.peer, SliceKey(v.p.NetUID, ws.w, s.peer.Hotkey), e)
-			s.raw = raw
+			raw, err := v.fetchRaw(gctx, s.peer, SliceKey(v.p.NetUID, ws.w, s.peer.Hotkey), e.MaxFileBytes())
 			switch {
 			case err == nil:
-				s.sum = f.PayloadHash(v.model.Layout())
-				if s.err = CheckNorm(v.p, ws.w, f.Tensors); s.err == nil {
-					s.file = f
-				}
-				s.done = true
+				s.raw, s.err, s.done = raw, nil, true
 			case errors.Is(err, ErrNotFound) || badFile(err):
 				s.err, s.done = err, true
 			default:
@@ -516,6 +534,29 @@ func (v *Validator) fetchSlices(ctx context.Context, ws *windowWork) bool {
 		v.count(func(s *ValidatorStats) { s.Retries++ })
 	}
 	return all && ctx.Err() == nil
+}
+
+// decodeSlices checks the slices fetched for window ws against the
+// replica's base, base(ws.w): signature, digests, shape, finite values, norm.
+func (v *Validator) decodeSlices(ws *windowWork) {
+	ws.state = v.state
+	for i := range ws.slots {
+		s := &ws.slots[i]
+		if s.raw == nil {
+			continue
+		}
+		e := v.expect(KindSlice, ws.w, ws.idx)
+		e.Seed, e.Base, e.Hotkey = &ws.seed, &ws.state, &s.peer.Hotkey
+		f, err := Decode(s.raw, e)
+		if err != nil {
+			s.err = err
+			continue
+		}
+		s.sum = f.PayloadHash(v.model.Layout())
+		if s.err = CheckNorm(v.p, ws.w, f.Tensors); s.err == nil {
+			s.file = f
+		}
+	}
 }
 
 // score records the cheap checks of every miner and the recomputed scores of
