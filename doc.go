@@ -32,27 +32,64 @@
 //	seed, _ := chain.FinalizedHash(ctx, seedBlock)
 //	idx, _ := slices.Select(seed, model.Layout())           // per-tensor coordinates
 //
-// # The duties of each role, in order
+// # Running a participant
 //
-// A miner, each window w:
-//  1. compute Δ = −lr(w)·clip(g) on base(w) over its pages (Trainer.Update);
-//  2. when seed_block(w) is finalized, select the slice coordinates from its
-//     hash (SliceSelector) and gather Δ at them;
-//  3. sign the slice file and upload it to its bucket before the deadline;
-//  4. apply the lead's aggregate of w−1 to get base(w+1), checking the digest
-//     chain.
+// A miner and a validator are built from a Config (every dependency
+// explicit) and driven by the chain's blocks: Run subscribes and calls Step
+// on every head, subscribing again when the stream drops; a test or a local
+// network calls Step itself, one head at a time.
 //
-// A validator, each window w:
-//  1. when deadline(w) is finalized, fetch every miner's slice and run the
-//     cheap checks (present, signed, right digests, finite, norm in bounds);
-//  2. recompute Δ for a private random sample of miners and score them
-//     (Scorer), recording every result in the Ledger;
-//  3. set weights from the Ledger within the chain's rate limit;
-//  4. check the lead's aggregate bit for bit before applying it.
+//	cfg := bistro.Config{Params: &p, Signer: key, Chain: chain, Buckets: buckets,
+//		Bucket: mine, Announce: commitment, Trainer: trainer, Dataset: ds, Genesis: theta0}
+//	m, err := bistro.NewMiner(cfg, nil) // nil: the honest strategy
+//	if err != nil { … }
+//	err = m.Run(ctx)                      // until ctx ends
 //
-// The lead, additionally: merge the accepted slices with the Aggregator,
-// sign, and publish the aggregate before window w+2 starts; publish a
-// checkpoint every K windows.
+//	v, err := bistro.NewValidator(cfg, bistro.ValidatorOptions{StateDir: dir})
+//	if err != nil { … }
+//	err = v.Run(ctx)
+//
+// Each window is explicit work. Step does what the head allows and returns;
+// a duty that fails (a chain call, an upload, a fetch) is retried at the
+// next head until it is done or moot — its deadline finalized for good — and
+// is never silently dropped. Step returns an error only when ctx ends or the
+// configuration is broken.
+//
+// # The duties of each role, in the order the code performs them
+//
+// A miner, at every head, for the current window w:
+//  1. bring the replica to base(w): locate the aggregate of w−2 by the
+//     failover rule (SPEC.md §9.1) once deadline(w−2) is finalized, check
+//     the digest chain and apply it — healing when the network continued
+//     from another aggregate, loading a newer checkpoint when far behind;
+//  2. compute Δ = −lr(w)·clip(g) on base(w) over its pages (Trainer.Update),
+//     once;
+//  3. when seed_block(w) is finalized, select the slice coordinates from its
+//     hash (SliceSelector), gather Δ at them and sign the slice — once;
+//  4. upload the signed bytes to its bucket, again at later heads after a
+//     failure, until deadline(w) is finalized.
+//
+// A validator, for each window w in order, once deadline(w) is finalized:
+//  1. bring the replica to base(w) (aggregates, or a newer checkpoint);
+//  2. fetch every miner's slice (a transport error is retried for
+//     SliceFetchAttempts heads; a missing slice is missing);
+//  3. locate the aggregate of w−1, whose base names d(w) — healing first if
+//     the replica applied another aggregate of w−2 than the network;
+//  4. run the cheap checks on every slice against base(w) (signed, right
+//     digests, finite, norm in bounds), recompute Δ for a private random
+//     sample and score them (Scorer), recording every result in the Ledger
+//     exactly once;
+//  5. check the aggregate of w−1 bit for bit against its own slices of w−1
+//     (refusing only on proof) and apply it: base(w+1);
+//
+// then, at every head:
+//  6. in its publishing turn for the last window it processed (rank 0, the
+//     lead, first; the next ranks in turn when nothing was published): merge
+//     the accepted slices with the Aggregator, sign once, upload the used
+//     copies, the aggregate and, every K windows, a checkpoint, and read the
+//     aggregate back;
+//  7. set weights from the Ledger within the chain's rate limit and save the
+//     Ledger (a LedgerSaver), retried until done or superseded.
 //
 // # Time and determinism
 //

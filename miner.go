@@ -131,7 +131,8 @@ func (m *Miner) ok(duty string) {
 }
 
 // Step does the work head h allows. Every failure is retried at a later
-// head; Step returns an error only when ctx ends.
+// head; Step returns an error only when ctx ends or the configuration is
+// broken (a bucket commitment the chain cannot hold).
 func (m *Miner) Step(ctx context.Context, h Head) error {
 	if !m.started {
 		if err := m.announce(ctx); err != nil {

@@ -62,11 +62,11 @@ type Params struct {
 	// between the finalized deadline and the start of the window that needs it.
 	MergeTimeMS uint64 `json:"merge_time_ms"`
 	// FailoverDelay is in blocks. The validators that may publish the
-	// aggregate of window w are ranked (rank 0 is the lead): rank r must have
-	// published it before block RankDeadline(w, r) = Deadline(w) +
-	// (r+1)·FailoverDelay is finalized, and rank r+1 publishes only once that
-	// block is finalized and rank r's aggregate is absent (SPEC.md §2.3, §9).
-	// ≥ 1; FailoverDelay × BlockTimeMS ≥ MergeTimeMS gives every rank the
+	// aggregate of window w are ranked (rank 0 is the lead) and publish in
+	// turns: turn t belongs to rank t mod R and ends when block
+	// RankDeadline(w, t) = Deadline(w) + (t+1)·FailoverDelay is finalized; a
+	// rank publishes in its turn only once every earlier turn ended with no
+	// aggregate (SPEC.md §2.3, §9.1). ≥ 1; FailoverDelay × BlockTimeMS ≥ MergeTimeMS gives every rank the
 	// merge time, and Grace + FinalityLag + FailoverDelay ≤ BlocksPerWindow
 	// finalizes the lead's deadline by the start of window w+2, which trains
 	// on the aggregate.

@@ -254,7 +254,8 @@ func (v *Validator) ok(duty string) {
 // Step does the work head h allows: every window whose deadline is
 // finalized, in order, then this validator's publication duties, weights and
 // the ledger. A failed duty is retried at the next head; Step returns an
-// error only when ctx ends.
+// error only when ctx ends or the configuration is broken (a bucket
+// commitment the chain cannot hold).
 func (v *Validator) Step(ctx context.Context, h Head) error {
 	v.fin = h.Finalized
 	if !v.started {

@@ -52,12 +52,12 @@ func NewWindows(p *Params) (Window, error) {
 	return Windows{Blocks: p.BlocksPerWindow, Grace: p.Grace, First: p.FirstWindow}, nil
 }
 
-// RankDeadline returns the block before whose finalization the validator of
-// the given rank (0 is the lead) must have published the aggregate of window
-// w: Deadline(w) + (rank+1)·FailoverDelay, with Deadline from p's window
-// strategy (SPEC.md §2.3). The next rank publishes only once this block is
-// finalized and this rank's aggregate is absent. A block past the u64 range
-// is an error wrapping ErrOverflow.
+// RankDeadline returns the block whose finalization ends publishing turn
+// `rank` of window w (turn t belongs to rank t mod R; turn 0 is the lead's):
+// Deadline(w) + (rank+1)·FailoverDelay, with Deadline from p's window
+// strategy (SPEC.md §2.3, §9.1). The next turn's rank publishes only once
+// this block is finalized and no aggregate was published. A block past the
+// u64 range is an error wrapping ErrOverflow.
 func (p *Params) RankDeadline(w, rank uint64) (Block, error) {
 	ws, err := NewWindows(p)
 	if err != nil {

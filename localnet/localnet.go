@@ -166,6 +166,10 @@ type WindowReport struct {
 	Incentive []float64 `json:"incentive"`
 	// Digest is the state digest every honest participant holds.
 	Digest bistro.Hash `json:"digest"`
+	// Block is the head at which the reporting validator applied the
+	// window's aggregate: compared with a run without faults, how long the
+	// network was held up.
+	Block bistro.Block `json:"block"`
 }
 
 // MinerReport is one miner's outcome.
@@ -732,7 +736,7 @@ func windowRow(ctx context.Context, i int, tr bistro.Trainer, m bistro.Model, he
 	if err != nil {
 		loss = math.NaN()
 	}
-	row := WindowReport{Window: i, Loss: loss, Digest: d}
+	row := WindowReport{Window: i, Loss: loss, Digest: d, Block: chain.Head().Number}
 	led, _ := lead.val.Ledger().(*bistro.MovingAverage)
 	inc := chain.Incentive(netuid)
 	for _, mi := range miners {
