@@ -55,7 +55,6 @@ type Miner struct {
 	pending map[uint64]*minerWork // computed, not yet uploaded
 	done    map[uint64]bool       // windows uploaded or given up
 	started bool
-	failing map[string]string // duty → last error, logged once
 
 	statMu sync.Mutex
 	stats  MinerStats
@@ -95,8 +94,7 @@ func NewMiner(cfg Config, strategy MinerStrategy) (*Miner, error) {
 	if strategy == nil {
 		strategy = Honest{}
 	}
-	return &Miner{core: c, strategy: strategy, pending: map[uint64]*minerWork{}, done: map[uint64]bool{},
-		failing: map[string]string{}}, nil
+	return &Miner{core: c, strategy: strategy, pending: map[uint64]*minerWork{}, done: map[uint64]bool{}}, nil
 }
 
 // Stats returns a snapshot of the miner's counters.
@@ -117,17 +115,7 @@ func (m *Miner) retry(duty string, err error) {
 	m.statMu.Lock()
 	m.stats.Retries++
 	m.statMu.Unlock()
-	if msg := err.Error(); m.failing[duty] != msg {
-		m.failing[duty] = msg
-		m.log.Warn("retrying at the next head", "duty", duty, "err", err)
-	}
-}
-
-func (m *Miner) ok(duty string) {
-	if _, ok := m.failing[duty]; ok {
-		delete(m.failing, duty)
-		m.log.Info("recovered", "duty", duty)
-	}
+	m.failed(duty, err)
 }
 
 // Step does the work head h allows. Every failure is retried at a later
@@ -142,7 +130,7 @@ func (m *Miner) Step(ctx context.Context, h Head) error {
 			m.retry("announce", err)
 			return ctx.Err()
 		}
-		m.ok("announce")
+		m.recovered("announce")
 		m.started = true
 	}
 	cw := m.win.Of(h.Number)
@@ -158,7 +146,7 @@ func (m *Miner) Step(ctx context.Context, h Head) error {
 				}
 				m.retry(fmt.Sprintf("train %d", cw), err)
 			} else {
-				m.ok(fmt.Sprintf("train %d", cw))
+				m.recovered(fmt.Sprintf("train %d", cw))
 			}
 		}
 	}
@@ -209,7 +197,7 @@ func (m *Miner) catchUp(ctx context.Context, cw uint64, finalized Block) {
 			m.retry("aggregate", err)
 			return
 		}
-		m.ok("aggregate")
+		m.recovered("aggregate")
 	}
 }
 
@@ -266,7 +254,7 @@ func (m *Miner) upload(ctx context.Context, finalized Block) {
 			m.retry(fmt.Sprintf("upload %d", w), err)
 			continue
 		}
-		m.ok(fmt.Sprintf("upload %d", w))
+		m.recovered(fmt.Sprintf("upload %d", w))
 		delete(m.pending, w)
 		m.done[w] = true
 	}

@@ -97,6 +97,8 @@ type core struct {
 
 	undo *undoRecord // steps back the last advance (heal)
 
+	failing map[string]string // duty → its last error (participant's goroutine)
+
 	mu        sync.Mutex
 	seeds     map[uint64]seeded // recent windows' seeds and indices
 	rankCache map[uint64][]peer // publishing ranks per window
@@ -151,7 +153,7 @@ func newCore(cfg Config) (*core, error) {
 	me := cfg.Signer.Hotkey()
 	return &core{cfg: cfg, p: p, digest: p.Digest(), win: win, pages: pa, sel: sel,
 		log: log.With("hotkey", me.String()), me: me,
-		model: cfg.Genesis, window: p.FirstWindow, state: p.GenesisDigest, seeds: map[uint64]seeded{}, rankCache: map[uint64][]peer{}}, nil
+		model: cfg.Genesis, window: p.FirstWindow, state: p.GenesisDigest, seeds: map[uint64]seeded{}, rankCache: map[uint64][]peer{}, failing: map[string]string{}}, nil
 }
 
 // announce commits the participant's bucket.
@@ -163,6 +165,23 @@ func (c *core) announce(ctx context.Context) error {
 		return err
 	}
 	return c.cfg.Chain.Commit(ctx, c.cfg.Signer, c.p.NetUID, fields)
+}
+
+// failed logs that a duty failed and is retried at the next head: once per
+// distinct error, so that a duty failing at every head does not flood logs.
+func (c *core) failed(duty string, err error) {
+	if msg := err.Error(); c.failing[duty] != msg {
+		c.failing[duty] = msg
+		c.log.Warn("retrying at the next head", "duty", duty, "err", err)
+	}
+}
+
+// recovered logs, once, that a failing duty succeeded.
+func (c *core) recovered(duty string) {
+	if _, ok := c.failing[duty]; ok {
+		delete(c.failing, duty)
+		c.log.Info("recovered", "duty", duty)
+	}
 }
 
 // seed returns the finalized seed of window w and its slice indices.

@@ -117,7 +117,6 @@ type Validator struct {
 	proofs  map[string][]byte       // evidence not yet published
 	weights bool                    // weights to set
 	save    bool                    // ledger to save
-	pending map[string]string       // duty → last error, for logs without repetition
 
 	statMu sync.Mutex
 	stats  ValidatorStats
@@ -210,7 +209,7 @@ func NewValidator(cfg Config, opt ValidatorOptions) (*Validator, error) {
 	}
 	return &Validator{core: c, opt: opt, agg: agg, work: map[uint64]*windowWork{},
 		located: map[uint64]*found{}, pubs: map[uint64]*publication{}, refused: map[uint64]bool{},
-		liars: map[Hotkey]bool{}, proofs: map[string][]byte{}, pending: map[string]string{}}, nil
+		liars: map[Hotkey]bool{}, proofs: map[string][]byte{}}, nil
 }
 
 // Ledger returns the validator's ledger.
@@ -234,21 +233,10 @@ func (v *Validator) count(f func(s *ValidatorStats)) {
 func (v *Validator) Run(ctx context.Context) error { return run(ctx, v.cfg.Chain, v.log, v.Step) }
 
 // retry records that a duty failed at this head and will be tried again at
-// the next; a failure is logged once per distinct error, its recovery once.
+// the next.
 func (v *Validator) retry(duty string, err error) {
 	v.count(func(s *ValidatorStats) { s.Retries++ })
-	msg := err.Error()
-	if v.pending[duty] != msg {
-		v.pending[duty] = msg
-		v.log.Warn("retrying at the next head", "duty", duty, "err", err)
-	}
-}
-
-func (v *Validator) ok(duty string) {
-	if _, ok := v.pending[duty]; ok {
-		delete(v.pending, duty)
-		v.log.Info("recovered", "duty", duty)
-	}
+	v.failed(duty, err)
 }
 
 // Step does the work head h allows: every window whose deadline is
@@ -266,7 +254,7 @@ func (v *Validator) Step(ctx context.Context, h Head) error {
 			v.retry("announce", err)
 			return ctx.Err()
 		}
-		v.ok("announce")
+		v.recovered("announce")
 		v.started = true
 		// A validator starting late scores from the current window on.
 		v.next = max(v.win.Of(h.Number), v.p.FirstWindow)
@@ -290,7 +278,7 @@ func (v *Validator) Step(ctx context.Context, h Head) error {
 			}
 			break
 		}
-		v.ok(fmt.Sprintf("window %d", v.next))
+		v.recovered(fmt.Sprintf("window %d", v.next))
 		if !done {
 			break
 		}
@@ -492,7 +480,7 @@ func (v *Validator) publishDuties(ctx context.Context) {
 	switch {
 	case err == nil:
 		v.located[a] = fd
-		v.ok(fmt.Sprintf("publish %d", a))
+		v.recovered(fmt.Sprintf("publish %d", a))
 	case errors.Is(err, errPending), errors.Is(err, ErrWrongBase):
 	default:
 		v.retry(fmt.Sprintf("publish %d", a), err)
@@ -702,7 +690,7 @@ func (v *Validator) publish(ctx context.Context, a uint64, turn int, seed Hash, 
 	pub.deadline, _ = v.p.RankDeadline(a, uint64(turn))
 	rank := turn
 	for key, b := range pub.copies {
-		if err := v.cfg.Bucket.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		if err := v.putConfirmed(ctx, key, b); err != nil {
 			return nil, fmt.Errorf("publish the copy %s: %w", key, err)
 		}
 		delete(pub.copies, key)
@@ -731,7 +719,7 @@ func (v *Validator) publish(ctx context.Context, a uint64, turn int, seed Hash, 
 		v.opt.OnAggregate(a, pub.manifest, pub.dropped)
 	}
 	if pub.ckpt != nil {
-		if err := v.cfg.Bucket.Put(ctx, pub.ckptKey, bytes.NewReader(pub.ckpt), int64(len(pub.ckpt))); err != nil {
+		if err := v.putConfirmed(ctx, pub.ckptKey, pub.ckpt); err != nil {
 			// The aggregate is out; the checkpoint is retried with the
 			// next window's publication (see build).
 			v.retry("checkpoint", err)
@@ -742,6 +730,22 @@ func (v *Validator) publish(ctx context.Context, a uint64, turn int, seed Hash, 
 	}
 	v.retire(ctx, a)
 	return pub.found, nil
+}
+
+// putConfirmed uploads b under key in the validator's bucket and confirms
+// the object is there with b's size.
+func (v *Validator) putConfirmed(ctx context.Context, key string, b []byte) error {
+	if err := v.cfg.Bucket.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		return err
+	}
+	o, err := v.cfg.Bucket.Stat(ctx, key)
+	if err != nil {
+		return fmt.Errorf("confirm %s: %w", key, err)
+	}
+	if o.Size != int64(len(b)) {
+		return fmt.Errorf("confirm %s: the bucket holds %d bytes, %d were sent", key, o.Size, len(b))
+	}
+	return nil
 }
 
 // build merges the eligible slices of window ww (the replica at base(w+1)),
@@ -905,7 +909,7 @@ func (v *Validator) setWeights(ctx context.Context) {
 	case err == nil:
 		v.weights = false
 		v.count(func(s *ValidatorStats) { s.WeightsSet++ })
-		v.ok("set weights")
+		v.recovered("set weights")
 	case errors.Is(err, ErrRateLimited):
 		v.weights = false
 	default:
@@ -924,5 +928,5 @@ func (v *Validator) saveLedger() {
 		return
 	}
 	v.save = false
-	v.ok("save ledger")
+	v.recovered("save ledger")
 }
