@@ -27,6 +27,17 @@ type MinerStrategy interface {
 	UploadDelay(w uint64) uint64
 }
 
+// Updater is an optional capability of a MinerStrategy (adversaries,
+// research): it computes the update of window w itself, in place of the
+// Trainer's update over all the miner's pages. The miner calls it when Train
+// returns true, on its goroutine, with base the replica at base(w) — which
+// it must not change nor keep — and the miner's pages of w. It returns the
+// update (laid out as base) and how many of the pages it trained on: its
+// compute, as MinerStats.Pages counts it.
+type Updater interface {
+	Update(ctx context.Context, w uint64, base Model, pages [][]int32) (Tensors, int, error)
+}
+
 // Honest is the protocol's MinerStrategy.
 type Honest struct{}
 
@@ -71,8 +82,10 @@ type minerWork struct {
 
 // MinerStats counts what a miner did.
 type MinerStats struct {
-	// Trained is how many updates it computed (its compute).
+	// Trained is how many updates it computed.
 	Trained int
+	// Pages is how many pages it trained on (its compute).
+	Pages int
 	// Uploaded is how many slices it uploaded.
 	Uploaded int
 	// Retries counts duties that failed at one head and were tried again.
@@ -209,13 +222,21 @@ func (m *Miner) train(ctx context.Context, w uint64) error {
 		if err != nil {
 			return err
 		}
-		d, err := m.cfg.Trainer.Update(ctx, m.model, pages, m.p.LR.At(w), m.p.ClipNorm)
+		used := len(pages)
+		var d Tensors
+		if u, ok := m.strategy.(Updater); ok {
+			d, used, err = u.Update(ctx, w, m.model, pages)
+			used = min(max(used, 0), len(pages))
+		} else {
+			d, err = m.cfg.Trainer.Update(ctx, m.model, pages, m.p.LR.At(w), m.p.ClipNorm)
+		}
 		if err != nil {
 			return err
 		}
 		mw.delta = d
 		m.statMu.Lock()
 		m.stats.Trained++
+		m.stats.Pages += used
 		m.statMu.Unlock()
 	}
 	m.pending[w] = mw
