@@ -605,3 +605,28 @@ func TestRunSubscribesAgain(t *testing.T) {
 	cancel()
 	assert.NoError(t, <-done, "Run ends cleanly when its context does")
 }
+
+// TestResyncFromCheckpoint: hidden from the lead's aggregates for two
+// windows in a row, a validator publishes both by failover and builds on its
+// own; one window of rewind cannot reach the network's state, so it reloads
+// the last checkpoint and replays the network's aggregates.
+func TestResyncFromCheckpoint(t *testing.T) {
+	n := newTestnet(t)
+	const at = 3
+	hide := map[string]bool{}
+	for _, w := range []uint64{n.p.FirstWindow + at, n.p.FirstWindow + at + 1} {
+		hide[bistro.AggregateKey(n.p.NetUID, w)] = true
+	}
+	n.reads = func(who, owner, key string) error {
+		if who == "V1" && owner == "V0" && hide[key] && n.chain.Head().Number < n.block(at+4) {
+			return fmt.Errorf("%w: %s", bistro.ErrNotFound, key)
+		}
+		return nil
+	}
+	n.run(8)
+	n.agree(8)
+	s := n.vals["V1"].Stats()
+	assert.Equal(t, 2, s.FailedOver, "V1 published both hidden windows itself")
+	assert.Zero(t, s.Mismatches, "what it judged on its own base is not held against the lead")
+	assert.GreaterOrEqual(t, s.Windows, 8)
+}

@@ -198,6 +198,13 @@ func (m *Miner) catchUp(ctx context.Context, cw uint64, finalized Block) {
 				m.statMu.Unlock()
 				continue
 			}
+			if herr == nil || errors.Is(herr, ErrWrongBase) {
+				// Deeper than one window: a checkpoint, then the aggregates.
+				if ok, _ := m.resync(ctx, a); ok {
+					clear(m.pending)
+					continue
+				}
+			}
 			err = errors.Join(err, herr)
 		}
 		if err != nil {

@@ -579,6 +579,25 @@ func (c *core) heal(ctx context.Context, want Hash) (bool, error) {
 // of window limit published at or before limit and newer than the replica,
 // checking its θ hash. It returns false when there is none.
 func (c *core) loadCheckpoint(ctx context.Context, limit uint64) (bool, error) {
+	return c.loadCheckpointFrom(ctx, limit, c.window+1)
+}
+
+// resync replaces a replica that diverged from the network deeper than heal
+// reaches with the newest checkpoint at or before limit, whatever its age:
+// the aggregates since are replayed from it.
+func (c *core) resync(ctx context.Context, limit uint64) (bool, error) {
+	from := c.p.FirstWindow
+	if c.window > c.p.Retention {
+		from = max(from, c.window-c.p.Retention)
+	}
+	ok, err := c.loadCheckpointFrom(ctx, limit, from)
+	if ok {
+		c.log.Warn("re-synced from a checkpoint after a divergence", "window", c.window)
+	}
+	return ok, err
+}
+
+func (c *core) loadCheckpointFrom(ctx context.Context, limit, from uint64) (bool, error) {
 	ranks, err := c.ranks(ctx, limit)
 	if err != nil {
 		return false, err
@@ -601,7 +620,7 @@ func (c *core) loadCheckpoint(ctx context.Context, limit uint64) (bool, error) {
 			continue
 		}
 		for _, w := range windows {
-			if w <= limit && w > c.window {
+			if w <= limit && w >= from {
 				cands = append(cands, cand{w, p})
 			}
 		}

@@ -131,7 +131,7 @@ type windowWork struct {
 	peers  []peer
 	slots  []slot
 	scored bool
-	timed  bool
+	stale  bool // its slices were judged against a base the replica left
 }
 
 type slot struct {
@@ -396,6 +396,18 @@ func (v *Validator) locateNext(ctx context.Context) error {
 	if errors.Is(err, ErrWrongBase) && fd != nil {
 		healed, herr := v.heal(ctx, fd.file.Base)
 		if !healed {
+			if herr == nil || errors.Is(herr, ErrWrongBase) {
+				// Deeper than one window: a checkpoint, then the aggregates.
+				if ok, cerr := v.resync(ctx, a); ok {
+					clear(v.located)
+					for _, ww := range v.work {
+						ww.stale = true // judged against a base the network did not hold
+					}
+					return fmt.Errorf("%w: re-synced from a checkpoint", errPending)
+				} else if cerr != nil {
+					herr = errors.Join(herr, cerr)
+				}
+			}
 			return errors.Join(err, herr)
 		}
 		v.count(func(s *ValidatorStats) { s.Healed++ })
@@ -420,7 +432,7 @@ func (v *Validator) applyNext(ctx context.Context) error {
 	}
 	a := v.window - 1
 	fd := v.located[a]
-	if ww := v.work[a]; ww != nil && ww.scored && fd.by.Hotkey != v.me {
+	if ww := v.work[a]; ww != nil && ww.scored && !ww.stale && fd.by.Hotkey != v.me {
 		if err := v.verify(ctx, fd.file, ww, fd.by); err != nil {
 			if errors.Is(err, ErrAggregateMismatch) {
 				v.refused[a] = true
@@ -453,7 +465,7 @@ func (v *Validator) publishDuties(ctx context.Context) {
 	}
 	a := v.window - 1
 	ww := v.work[a]
-	if ww == nil || !ww.scored || v.located[a] != nil || v.refused[a] {
+	if ww == nil || !ww.scored || ww.stale || v.located[a] != nil || v.refused[a] {
 		return
 	}
 	ranks, err := v.ranks(ctx, a)
@@ -672,7 +684,7 @@ func (v *Validator) publish(ctx context.Context, a uint64, turn int, seed Hash, 
 	pub := v.pubs[a]
 	if pub == nil {
 		ww := v.work[a]
-		if ww == nil || !ww.scored || v.window != a+1 {
+		if ww == nil || !ww.scored || ww.stale || v.window != a+1 {
 			return nil, nil
 		}
 		var err error
