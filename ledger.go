@@ -23,13 +23,49 @@ type UniformSampler struct {
 	rand *Rand // nil: crypto/rand per call
 }
 
-var _ Sampler = (*UniformSampler)(nil)
+var (
+	_ Sampler          = (*UniformSampler)(nil)
+	_ InclusionSampler = (*UniformSampler)(nil)
+)
 
 // NewSampler returns a sampler drawing from crypto/rand.
 func NewSampler() *UniformSampler { return &UniformSampler{} }
 
 // NewSeededSampler returns a reproducible sampler (tests and simulations).
 func NewSeededSampler(seed Hash) *UniformSampler { return &UniformSampler{rand: NewRand(seed)} }
+
+// Inclusion returns the probability Sample gives each candidate: a
+// never-evaluated one is drawn with probability min(1, n/|fresh|), an
+// evaluated one with (n − |fresh|)/|evaluated| when slots remain (reported
+// as n/|candidates| when none do: it cannot be drawn, so no credit rests on
+// it).
+func (s *UniformSampler) Inclusion(candidates []UID, evaluated func(UID) bool, n int) map[UID]float64 {
+	var fresh, seen int
+	for _, u := range candidates {
+		if evaluated != nil && evaluated(u) {
+			seen++
+		} else {
+			fresh++
+		}
+	}
+	nominal := min(1, float64(max(n, 1))/float64(max(len(candidates), 1)))
+	pf, ps := nominal, nominal
+	if fresh > 0 {
+		pf = min(1, float64(n)/float64(fresh))
+	}
+	if left := n - fresh; left > 0 && seen > 0 {
+		ps = min(1, float64(left)/float64(seen))
+	}
+	out := make(map[UID]float64, len(candidates))
+	for _, u := range candidates {
+		if evaluated != nil && evaluated(u) {
+			out[u] = ps
+		} else {
+			out[u] = pf
+		}
+	}
+	return out
+}
 
 // Sample returns up to n distinct uids, never-evaluated first, each group in
 // uniformly random order.
@@ -88,6 +124,24 @@ type LedgerEntry struct {
 	Slashes     int     `json:"slashes"`
 	LastWindow  uint64  `json:"last_window"`
 	LastReason  string  `json:"last_reason,omitempty"`
+	// VerifiedWork's bookkeeping: failures when sampled, the window from
+	// which a probation ends, the credit earned over the uid's life, and
+	// the last inclusion probability and sampling interval, and how many
+	// times the uid was drawn for recomputation.
+	Fails          int       `json:"fails,omitempty"`
+	ProbationUntil uint64    `json:"probation_until,omitempty"`
+	Credit         float64   `json:"credit,omitempty"`
+	Forfeited      float64   `json:"forfeited,omitempty"`
+	Unvested       []Vesting `json:"unvested,omitempty"`
+	Inclusion      float64   `json:"inclusion,omitempty"`
+	Interval       float64   `json:"interval,omitempty"`
+	Sampled        int       `json:"sampled,omitempty"`
+}
+
+// Vesting is credit that is paid from Window on, unless forfeited first.
+type Vesting struct {
+	Window uint64  `json:"window"`
+	Credit float64 `json:"credit"`
 }
 
 var _ Ledger = (*MovingAverage)(nil)

@@ -40,10 +40,12 @@ type ValidatorOptions struct {
 	Scorer Scorer
 	// Sampler picks whom to recompute (NewSampler: crypto/rand).
 	Sampler Sampler
-	// Ledger keeps the scores. Nil: a MovingAverage with Alpha, loaded from
-	// StateDir when set. A Ledger that implements LedgerSaver is saved there.
+	// Ledger keeps the scores. Nil: VerifiedWork (pay only for verified
+	// work, SPEC.md §11) with Alpha, loaded from StateDir when set; the v1
+	// rule is NewMovingAverage. A Ledger that implements LedgerSaver is
+	// saved there; one that implements WindowLedger is told of every window.
 	Ledger Ledger
-	// Alpha is the default ledger's smoothing (0.2).
+	// Alpha is the default ledger's per-window smoothing (0.1).
 	Alpha float64
 	// SampleSize is how many miners are recomputed per window (4).
 	SampleSize int
@@ -132,6 +134,13 @@ type windowWork struct {
 	slots  []slot
 	scored bool
 	stale  bool // its slices were judged against a base the replica left
+	// sample is drawn once (a retried scoring recomputes the same miners),
+	// with every candidate's inclusion probability.
+	sample    []UID
+	inclusion map[UID]float64
+	// dupPass and dupFail are the members of groups of identical slices
+	// whose recomputation on their own pages passed or failed.
+	dupPass, dupFail map[UID]bool
 }
 
 type slot struct {
@@ -181,8 +190,9 @@ func NewValidator(cfg Config, opt ValidatorOptions) (*Validator, error) {
 	if opt.Sampler == nil {
 		opt.Sampler = NewSampler()
 	}
-	if opt.Alpha == 0 {
-		opt.Alpha = 0.2
+	lo := DefaultVerifiedWorkOptions()
+	if opt.Alpha != 0 {
+		lo.Alpha = opt.Alpha
 	}
 	if opt.SampleSize == 0 {
 		opt.SampleSize = 4
@@ -195,7 +205,7 @@ func NewValidator(cfg Config, opt ValidatorOptions) (*Validator, error) {
 		if opt.StateDir != "" {
 			path = filepath.Join(opt.StateDir, "ledger.json")
 		}
-		l, err := LoadMovingAverage(path, opt.Alpha)
+		l, err := LoadVerifiedWork(path, lo)
 		if err != nil {
 			return nil, err
 		}
@@ -320,7 +330,9 @@ func (v *Validator) process(ctx context.Context, w uint64) (bool, error) {
 			return false, err
 		}
 		v.decodeSlices(ww)
-		v.score(ctx, ww)
+		if err := v.score(ctx, ww); err != nil {
+			return false, err
+		}
 		t2 := v.cfg.Clock.Now()
 		ww.scored = true
 		v.weights, v.save = true, true
@@ -560,44 +572,167 @@ func (v *Validator) decodeSlices(ws *windowWork) {
 	}
 }
 
-// score records the cheap checks of every miner and the recomputed scores of
-// a sample: exactly one record per miner and window.
-func (v *Validator) score(ctx context.Context, ws *windowWork) {
-	var ok []UID
-	for _, s := range ws.slots {
-		if s.file == nil {
-			reason := "unreadable"
-			switch {
-			case errors.Is(s.err, ErrNotFound):
-				reason = "no slice by the deadline"
-			case s.err != nil:
-				reason = s.err.Error()
-			}
-			v.opt.Ledger.Record(ws.w, s.peer.UID, s.peer.Hotkey, Score{Value: 0, Verdict: Fail, Reason: reason})
-			v.count(func(st *ValidatorStats) { st.Rejected++ })
-			continue
-		}
-		if v.liars[s.peer.Hotkey] {
-			v.opt.Ledger.Record(ws.w, s.peer.UID, s.peer.Hotkey, Score{Value: 0, Verdict: Slash, Reason: "equivocated"})
-			continue
-		}
-		ok = append(ok, s.peer.UID)
-		v.count(func(st *ValidatorStats) { st.Fetched++ })
+// score judges window ws: every result is recorded in the Ledger exactly
+// once, after every recomputation it needs succeeded (an error is returned,
+// and the whole scoring retried at the next head on the same sample: the
+// validator's own failure never costs a miner its credit).
+//
+// With a WindowLedger (the default, VerifiedWork) the sample is drawn among
+// every miner present: a sampled miner whose slice is there but fails the
+// cheap checks fails, one whose slice passes them is recomputed and scored;
+// a missing slice, or one naming another base, earns nothing and costs
+// nothing (its miner is behind or just joined, or this validator is behind,
+// or the network stalled: credit vests only at a later pass, so there is
+// nothing to gain by not uploading). Members of a group of identical slices are
+// all recomputed on their own pages: a copier fails, its victim loses
+// nothing (and stays mergeable). Then the window is closed for every miner.
+// Other ledgers get the v1 flow: every cheap-check failure is recorded, and
+// the sample is drawn among the slices that passed.
+func (v *Validator) score(ctx context.Context, ws *windowWork) error {
+	wl, perWindow := v.opt.Ledger.(WindowLedger)
+	type result struct {
+		uid   UID
+		hk    Hotkey
+		score Score
 	}
-	for _, uid := range v.opt.Sampler.Sample(ws.w, ok, v.opt.Ledger.Evaluated, v.opt.SampleSize) {
-		s := ws.find(uid)
+	var results []result
+	record := func(s *slot, sc Score) { results = append(results, result{s.peer.UID, s.peer.Hotkey, sc}) }
+	cheapFail := func(s *slot) Score {
+		reason := "unreadable"
+		switch {
+		case errors.Is(s.err, ErrNotFound):
+			reason = "no slice by the deadline"
+		case s.err != nil:
+			reason = s.err.Error()
+		}
+		return Score{Value: 0, Verdict: Fail, Reason: reason}
+	}
+	recompute := func(s *slot) (Score, error) {
 		ref, err := Recompute(ctx, v.p, v.model, v.cfg.Trainer, v.cfg.Dataset, v.pages, ws.w, s.peer.Hotkey, ws.idx)
 		if err != nil {
-			// The validator's own failure (its dataset, its trainer): the
-			// miner is not scored this window rather than scored wrongly.
-			v.log.Error("recompute", "window", ws.w, "uid", uid, "err", err)
+			return Score{}, fmt.Errorf("recompute uid %d of window %d: %w", s.peer.UID, ws.w, err)
+		}
+		v.count(func(st *ValidatorStats) { st.Recomputed++ })
+		return v.opt.Scorer.Score(s.file.Tensors, ref), nil
+	}
+
+	var candidates []UID
+	for i := range ws.slots {
+		s := &ws.slots[i]
+		switch {
+		case s.file == nil && !perWindow:
+			record(s, cheapFail(s))
+		case s.file != nil && v.liars[s.peer.Hotkey]:
+			record(s, Score{Value: 0, Verdict: Slash, Reason: "equivocated"})
+		case s.file != nil || perWindow:
+			candidates = append(candidates, s.peer.UID)
+		}
+	}
+	if ws.sample == nil {
+		ws.sample = v.opt.Sampler.Sample(ws.w, candidates, v.opt.Ledger.Evaluated, v.opt.SampleSize)
+		ws.inclusion = inclusion(v.opt.Sampler, candidates, v.opt.Ledger.Evaluated, v.opt.SampleSize)
+	}
+	recomputed := map[UID]bool{}
+	for _, uid := range ws.sample {
+		s := ws.find(uid)
+		switch {
+		case s.file == nil && errors.Is(s.err, ErrWrongBase):
+			continue
+		case s.file == nil && errors.Is(s.err, ErrNotFound):
+			continue
+		case s.file == nil:
+			record(s, cheapFail(s))
 			continue
 		}
-		sc := v.opt.Scorer.Score(s.file.Tensors, ref)
-		v.opt.Ledger.Record(ws.w, uid, s.peer.Hotkey, sc)
-		v.count(func(st *ValidatorStats) { st.Recomputed++ })
+		sc, err := recompute(s)
+		if err != nil {
+			return err
+		}
+		recomputed[uid] = true
+		record(s, sc)
 		v.log.Debug("scored", "window", ws.w, "uid", uid, "verdict", sc.Verdict.String(), "reason", sc.Reason)
 	}
+	ws.dupPass, ws.dupFail = map[UID]bool{}, map[UID]bool{}
+	if perWindow {
+		groups := map[Hash][]*slot{}
+		for i := range ws.slots {
+			if s := &ws.slots[i]; s.file != nil {
+				h := DeltaHash(s.file.Tensors)
+				groups[h] = append(groups[h], s)
+			}
+		}
+		budget := 2 * max(v.opt.SampleSize, 1)
+		for _, g := range groups {
+			if len(g) < 2 || len(g) > budget {
+				continue // more copies than the budget: the merge drops them all
+			}
+			budget -= len(g)
+			for _, s := range g {
+				sc := Score{Verdict: Pass}
+				if !recomputed[s.peer.UID] {
+					var err error
+					if sc, err = recompute(s); err != nil {
+						return err
+					}
+					if sc.Verdict != Pass {
+						record(s, sc) // a copier; the victim's credit follows the sample alone
+					}
+				} else {
+					for _, r := range results {
+						if r.uid == s.peer.UID {
+							sc = r.score
+						}
+					}
+				}
+				if sc.Verdict == Pass {
+					ws.dupPass[s.peer.UID] = true
+				} else {
+					ws.dupFail[s.peer.UID] = true
+				}
+			}
+		}
+	}
+
+	for _, r := range results {
+		v.opt.Ledger.Record(ws.w, r.uid, r.hk, r.score)
+	}
+	for _, s := range ws.slots {
+		if s.file == nil {
+			v.count(func(st *ValidatorStats) { st.Rejected++ })
+		} else {
+			v.count(func(st *ValidatorStats) { st.Fetched++ })
+		}
+	}
+	if perWindow {
+		miners := make([]WindowMiner, 0, len(ws.slots))
+		for _, s := range ws.slots {
+			miners = append(miners, WindowMiner{UID: s.peer.UID, Hotkey: s.peer.Hotkey, Inclusion: ws.inclusion[s.peer.UID],
+				Sampled:  slices.Contains(ws.sample, s.peer.UID),
+				Interval: max(1, float64(len(candidates))/float64(max(v.opt.SampleSize, 1)))})
+		}
+		wl.CloseWindow(ws.w, miners)
+	}
+	return nil
+}
+
+// InclusionSampler is the optional capability of a Sampler that says how
+// likely each candidate is to be drawn by Sample with the same arguments.
+// Ledgers that pay a pass by 1/p (VerifiedWork) need it; without it the
+// validator assumes n of the candidates uniformly.
+type InclusionSampler interface {
+	Inclusion(candidates []UID, evaluated func(UID) bool, n int) map[UID]float64
+}
+
+// inclusion returns each candidate's probability of being sampled.
+func inclusion(s Sampler, candidates []UID, evaluated func(UID) bool, n int) map[UID]float64 {
+	if is, ok := s.(InclusionSampler); ok {
+		return is.Inclusion(candidates, evaluated, n)
+	}
+	out := make(map[UID]float64, len(candidates))
+	for _, u := range candidates {
+		out[u] = min(1, float64(n)/float64(max(len(candidates), 1)))
+	}
+	return out
 }
 
 // verify recomputes the lead's merge from the slices its manifest names.
@@ -768,7 +903,7 @@ func (v *Validator) build(ctx context.Context, ww *windowWork, turn int) (*publi
 	var cs []Contribution
 	raw := map[UID][]byte{}
 	for _, s := range ww.slots {
-		if s.file == nil || v.liars[s.peer.Hotkey] || !v.opt.Ledger.Eligible(s.peer.UID) {
+		if s.file == nil || v.liars[s.peer.Hotkey] || ww.dupFail[s.peer.UID] || !v.opt.Ledger.Eligible(s.peer.UID) {
 			continue
 		}
 		cs = append(cs, Contribution{UID: s.peer.UID, Hotkey: s.peer.Hotkey, Payload: s.sum, Values: s.file.Tensors})

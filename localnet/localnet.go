@@ -80,6 +80,10 @@ type Options struct {
 	Params func(p *bistro.Params)
 	// Scorer, when set, gives each validator its Scorer.
 	Scorer func() bistro.Scorer
+	// Ledger is the validators' ledger rule: LedgerVerified ("verified",
+	// the default: pay only for verified work) or LedgerMovingAverage
+	// ("moving-average", v1's rule, kept for comparison).
+	Ledger string
 	// Aggregator, when set, replaces the Params' aggregator for every
 	// validator (they must agree, or they refuse the lead's aggregates).
 	Aggregator bistro.Aggregator
@@ -140,6 +144,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("localnet: RestartValidator %d not in [0, Windows %d)", o.RestartValidator, o.Windows)
 	case o.RestartValidator > 0 && o.InMemory:
 		return fmt.Errorf("localnet: RestartValidator needs a state folder (InMemory is set)")
+	case o.Ledger != "" && o.Ledger != LedgerVerified && o.Ledger != LedgerMovingAverage:
+		return fmt.Errorf("localnet: Ledger %q unknown (want %q or %q)", o.Ledger, LedgerVerified, LedgerMovingAverage)
 	case o.S3 != nil && o.InMemory:
 		return fmt.Errorf("localnet: S3 and InMemory are both set")
 	case o.S3 != nil:
@@ -264,6 +270,7 @@ type participant struct {
 	fresh   func() bistro.Model
 	vopts   bistro.ValidatorOptions
 	restart bistro.Block // restart the validator at this block
+	ledger  string       // the ledger rule, to restart a validator
 	reborn  int          // restarts done
 
 	stop, resume bistro.Block // chaos: stopped at stop, back at resume (0: never)
@@ -489,6 +496,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			if opts.Scorer != nil {
 				vo.Scorer = opts.Scorer()
 			}
+			if vo.Ledger, err = newLedger(opts.Ledger, vo.StateDir); err != nil {
+				return nil, err
+			}
 			if pt == reporter {
 				lead := pt
 				conf.OnAdvance = func(w uint64, d bistro.Hash, m bistro.Model) {
@@ -508,7 +518,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			if pt.val, err = bistro.NewValidator(conf, vo); err != nil {
 				return nil, err
 			}
-			pt.conf, pt.vopts = conf, vo
+			pt.conf, pt.vopts, pt.ledger = conf, vo, opts.Ledger
 			pt.fresh = func() bistro.Model { return genesis.Clone() }
 			continue
 		}
@@ -713,7 +723,9 @@ func follow(ctx context.Context, chain *subtensor.Local, pt *participant, last b
 			conf := pt.conf
 			conf.Genesis = pt.fresh()
 			vo := pt.vopts
-			vo.Ledger = nil // loaded again from the state folder
+			if vo.Ledger, err = newLedger(pt.ledger, vo.StateDir); err != nil { // loaded again from the state folder
+				return err
+			}
 			if pt.val, err = bistro.NewValidator(conf, vo); err != nil {
 				return err
 			}
@@ -737,7 +749,7 @@ func windowRow(ctx context.Context, i int, tr bistro.Trainer, m bistro.Model, he
 		loss = math.NaN()
 	}
 	row := WindowReport{Window: i, Loss: loss, Digest: d, Block: chain.Head().Number}
-	led, _ := lead.val.Ledger().(*bistro.MovingAverage)
+	led, _ := lead.val.Ledger().(ledgerEntries)
 	inc := chain.Incentive(netuid)
 	for _, mi := range miners {
 		s := 0.0
@@ -827,7 +839,7 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, reporter *
 	if honestN > 0 {
 		honestCompute /= float64(honestN)
 	}
-	led, _ := reporter.val.Ledger().(*bistro.MovingAverage)
+	led, _ := reporter.val.Ledger().(ledgerEntries)
 	inc := chain.Incentive(p.NetUID)
 	var incs []float64
 	for _, m := range miners {
@@ -942,4 +954,29 @@ func newChain(opts Options, p *bistro.Params) (*subtensor.Local, error) {
 	sn.MinAllowedWeights = 1
 	lo.Subnets = []subtensor.SubnetOptions{sn}
 	return subtensor.NewLocal(lo)
+}
+
+// ledgerEntries is a ledger whose records the report reads (VerifiedWork,
+// MovingAverage).
+type ledgerEntries interface {
+	Entry(bistro.UID) (bistro.LedgerEntry, bool)
+}
+
+// The ledger rules of Options.Ledger.
+const (
+	LedgerVerified      = "verified"
+	LedgerMovingAverage = "moving-average"
+)
+
+// newLedger returns a validator's ledger of the given rule, loaded from
+// dir's ledger.json when dir is set.
+func newLedger(rule, dir string) (bistro.Ledger, error) {
+	path := ""
+	if dir != "" {
+		path = filepath.Join(dir, "ledger.json")
+	}
+	if rule == LedgerMovingAverage {
+		return bistro.LoadMovingAverage(path, 0.2)
+	}
+	return bistro.LoadVerifiedWork(path, bistro.DefaultVerifiedWorkOptions())
 }

@@ -39,7 +39,7 @@ func run(t *testing.T, o Options) *Report {
 // window, and the lead never merged a late, poisoned, lazy, noisy, copied or
 // stale slice, nor an equivocator's once proven.
 func TestHonestTrainingPays(t *testing.T) {
-	o := smallOptions(t, 10)
+	o := smallOptions(t, 24) // credit vests a few sampling intervals after the work
 	rep := run(t, o)
 
 	assert.True(t, rep.DigestsAgree, "%v", rep.Disagreements)
@@ -49,11 +49,11 @@ func TestHonestTrainingPays(t *testing.T) {
 	for _, m := range rep.Miners {
 		if m.Role == "honest" {
 			assert.Positive(t, m.Evaluations, "honest uid %d was evaluated", m.UID)
-			assert.Equal(t, 1.0, m.Score, "honest uid %d passes", m.UID)
+			assert.Positive(t, m.Score, "honest uid %d earns", m.UID)
 			minHonest = min(minHonest, m.Incentive)
 		} else {
 			maxAdv = max(maxAdv, m.Incentive)
-			assert.Positive(t, m.Evaluations, "%s was evaluated", m.Role)
+			assert.Zero(t, m.Score, "%s earns nothing", m.Role)
 		}
 	}
 	assert.Greater(t, minHonest, maxAdv, "every honest miner's incentive exceeds every adversary's")
@@ -164,6 +164,7 @@ func TestRestartAndLateJoin(t *testing.T) {
 func TestCustomScorerAndAdversary(t *testing.T) {
 	o := smallOptions(t, 6)
 	o.Adversaries = []Adversary{halfLazy{}}
+	o.Ledger = LedgerMovingAverage // pays from the first pass: 6 windows are enough
 	o.Scorer = func() bistro.Scorer { return bistro.Cosine{Min: 0.99} }
 	rep := run(t, o)
 	assert.True(t, rep.DigestsAgree)

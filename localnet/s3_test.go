@@ -32,6 +32,7 @@ func TestS3Network(t *testing.T) {
 	)
 
 	o := smallOptions(t, 6)
+	o.Ledger = LedgerMovingAverage // pays from the first pass: 6 windows are enough
 	o.S3 = &S3Options{Endpoint: proxy.URL, Region: srv.Region, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey}
 	rep := run(t, o)
 	t.Logf("%d requests, %d faults injected", proxy.Requests(), proxy.Injected())
