@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -14,17 +15,24 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// WriteTable prints the summary: one row per miner, then the loss and
-// whether the digests agreed.
+// WriteTable prints the summary: one row per miner (every uid it held),
+// then the loss and whether the digests agreed.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "uid\trole\tcompute\tscore\tevals\tincentive\treward/compute\thotkey\t")
 	for _, m := range r.Miners {
+		uids := make([]string, 0, len(m.UIDs))
+		for _, u := range m.UIDs {
+			uids = append(uids, strconv.Itoa(u))
+		}
+		if len(uids) == 0 {
+			uids = append(uids, strconv.Itoa(m.UID))
+		}
 		per := "-"
 		if m.Compute > 0 {
 			per = fmt.Sprintf("%.3f", m.Incentive/m.Compute)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.2f\t%.3f\t%d\t%.4f\t%s\t%s\t\n", m.UID, m.Role, m.Compute, m.Score, m.Evaluations,
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.3f\t%d\t%.4f\t%s\t%s\t\n", strings.Join(uids, "+"), m.Role, m.Compute, m.Score, m.Evaluations,
 			m.Incentive, per, m.Hotkey)
 	}
 	if err := tw.Flush(); err != nil {
