@@ -2,8 +2,9 @@
 // in lockstep (subtensor.Local, with stake and Yuma consensus), buckets in a
 // directory, honest miners, adversaries by name, and validators, for a number
 // of windows. It returns a Report: the held-out loss of the shared model per
-// window, each miner's compute, score and incentive, and whether every honest
-// participant held the same model bits every window.
+// window, each miner's compute, score and incentive (the last epoch's, and
+// summed over the run per unit of compute relative to an honest miner's), and
+// whether every honest participant held the same model bits every window.
 //
 // It is a library so that users can measure incentive variants from their
 // own tests — their own Scorer, Aggregator or Adversary:
@@ -13,7 +14,8 @@
 //	opts.Adversaries = []localnet.Adversary{localnet.Lazy{}, myAdversary{}}
 //	opts.Scorer = func() bistro.Scorer { return bistro.Cosine{Min: 0.9} }
 //	rep, err := localnet.Run(ctx, opts)
-//	// rep.Miners[i].Incentive, rep.DigestsAgree, rep.Losses …
+//	// rep.Miners[i].TotalIncentive, .RewardPerCompute, rep.HonestShare,
+//	// rep.DigestsAgree, rep.PerWindow[w].Loss …
 //
 // Runs are deterministic: the same Options (Seed included) give the same
 // report and the same final state digest, at any GOMAXPROCS.
@@ -181,13 +183,23 @@ type MinerReport struct {
 	// registered fresh hotkeys (Env.Register). Every figure below counts
 	// them all.
 	UIDs []int `json:"uids"`
-	// Compute is the updates it computed relative to an honest miner's mean.
+	// Compute is the pages it trained on relative to the mean honest
+	// miner's (MinerStats.Pages): 0.5 for a miner that trains on half its
+	// pages.
 	Compute float64 `json:"compute"`
 	// Score is the reporting validator's average of its evaluations (of
 	// its last hotkey).
 	Score float64 `json:"score"`
-	// Incentive is the chain's consensus incentive, normalized over miners.
+	// Incentive is the chain's consensus incentive of the last epoch,
+	// normalized over miners.
 	Incentive float64 `json:"incentive"`
+	// TotalIncentive is its lifetime pay: the sum over the run's windows of
+	// its share of the miners' incentive (WindowReport.Incentive).
+	TotalIncentive float64 `json:"total_incentive"`
+	// RewardPerCompute is TotalIncentive / Compute relative to the mean of
+	// the honest miners' (1: paid as an honest miner per unit of work). It
+	// is 0 with no pay, and null when unbounded: pay without compute.
+	RewardPerCompute *float64 `json:"reward_per_compute"`
 	// Evaluations counts the reporting validator's evaluations of it.
 	Evaluations int `json:"evaluations"`
 }
@@ -220,6 +232,9 @@ type Report struct {
 	Disagreements []string `json:"disagreements,omitempty"`
 	// Participants lists every miner and validator with its counters.
 	Participants []ParticipantReport `json:"participants"`
+	// HonestShare is the honest miners' share of the miners' total
+	// incentive over the run.
+	HonestShare float64 `json:"honest_share"`
 
 	// Scenario names the chaos scenario ("" without chaos).
 	Scenario string `json:"scenario,omitempty"`
@@ -862,7 +877,7 @@ func windowRow(ctx context.Context, i int, tr bistro.Trainer, m bistro.Model, he
 	}
 	head := chain.Head().Number
 	row := WindowReport{Window: i, Loss: loss, Digest: d, Block: head}
-	led, _ := lead.val.Ledger().(*bistro.MovingAverage)
+	led := entries(lead.val.Ledger())
 	inc := chain.Incentive(netuid)
 	for _, mi := range miners {
 		lives := mi.livesAt(head)
@@ -879,6 +894,18 @@ func windowRow(ctx context.Context, i int, tr bistro.Trainer, m bistro.Model, he
 	return row
 }
 
+// entryReader is the ledger capability the report reads: every Ledger of
+// the root package has it.
+type entryReader interface {
+	Entry(bistro.UID) (bistro.LedgerEntry, bool)
+}
+
+// entries returns l's entries, or nil when it has none to show.
+func entries(l bistro.Ledger) entryReader {
+	e, _ := l.(entryReader)
+	return e
+}
+
 // incentiveOf sums the incentive of every uid a miner held.
 func incentiveOf(inc []float64, lives []incarnation) float64 {
 	v := 0.0
@@ -888,6 +915,42 @@ func incentiveOf(inc []float64, lives []incarnation) float64 {
 		}
 	}
 	return v
+}
+
+// rewardPerCompute fills each miner's reward per compute relative to the
+// honest miners' and the honest miners' share of the total incentive.
+func rewardPerCompute(rep *Report, miners []*participant) {
+	var honest, all, ratio float64
+	var n int
+	for i, m := range rep.Miners {
+		all += m.TotalIncentive
+		if m.Role == "honest" {
+			honest += m.TotalIncentive
+			if miners[i].start == 0 && m.Compute > 0 {
+				ratio += m.TotalIncentive / m.Compute
+				n++
+			}
+		}
+	}
+	if all > 0 {
+		rep.HonestShare = honest / all
+	}
+	if n > 0 {
+		ratio /= float64(n)
+	}
+	for i := range rep.Miners {
+		m := &rep.Miners[i]
+		var v float64
+		switch {
+		case m.TotalIncentive == 0:
+			v = 0
+		case m.Compute == 0 || ratio == 0:
+			continue // unbounded: null in JSON, ∞ in the table
+		default:
+			v = m.TotalIncentive / m.Compute / ratio
+		}
+		m.RewardPerCompute = &v
+	}
 }
 
 func normalize(v []float64) {
@@ -950,9 +1013,9 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, reporter *
 
 	// Miners: compute, the lead's score, the chain's incentive, over every
 	// hotkey each held.
-	trained := func(m *participant) (n int) {
+	pages := func(m *participant) (n int) {
 		for _, l := range m.allLives() {
-			n += l.miner.Stats().Trained
+			n += l.miner.Stats().Pages
 		}
 		return n
 	}
@@ -960,21 +1023,21 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, reporter *
 	var honestN int
 	for _, m := range miners {
 		if m.role == "honest" && m.start == 0 {
-			honestCompute += float64(trained(m))
+			honestCompute += float64(pages(m))
 			honestN++
 		}
 	}
 	if honestN > 0 {
 		honestCompute /= float64(honestN)
 	}
-	led, _ := reporter.val.Ledger().(*bistro.MovingAverage)
+	led := entries(reporter.val.Ledger())
 	inc := chain.Incentive(p.NetUID)
 	var incs []float64
-	for _, m := range miners {
+	for i, m := range miners {
 		lives := m.allLives()
 		mr := MinerReport{Hotkey: m.key.Hotkey().String(), UID: int(m.uid), Role: m.role}
 		if honestCompute > 0 {
-			mr.Compute = float64(trained(m)) / honestCompute
+			mr.Compute = float64(pages(m)) / honestCompute
 		}
 		for j, l := range lives {
 			mr.UIDs = append(mr.UIDs, int(l.uid))
@@ -989,6 +1052,11 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, reporter *
 			}
 		}
 		mr.Incentive = incentiveOf(inc, lives)
+		for _, row := range rep.PerWindow {
+			if i < len(row.Incentive) {
+				mr.TotalIncentive += row.Incentive[i]
+			}
+		}
 		incs = append(incs, mr.Incentive)
 		rep.Miners = append(rep.Miners, mr)
 	}
@@ -996,6 +1064,7 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, reporter *
 	for i := range rep.Miners {
 		rep.Miners[i].Incentive = incs[i]
 	}
+	rewardPerCompute(rep, miners)
 	for _, pt := range parts {
 		pr := ParticipantReport{Name: pt.name, Role: pt.role, UID: int(pt.uid), Restarts: pt.reborn, Down: pt.down}
 		if pt.val != nil {
