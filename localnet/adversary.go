@@ -213,7 +213,8 @@ var builtins = map[string]Adversary{}
 func register(a Adversary) { builtins[a.Name()] = a }
 
 func init() {
-	for _, a := range []Adversary{Lazy{}, Noise{}, Copy{}, Late{}, Poison{}, Stale{}, Equivocate{}} {
+	for _, a := range []Adversary{Lazy{}, Noise{}, Copy{}, Late{}, Poison{}, Stale{}, Equivocate{},
+		Partial{}, Intermittent{Q: 0.25}, HitAndRun{K: 6}, Zero{}, CopyNoise{}, Churn{K: 3}} {
 		register(a)
 	}
 }
