@@ -519,8 +519,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// first, and builds its miner; follow hands over to it at the first
 	// block of the window after.
 	var honestBuckets []PeerBucket
-	var newMiner func(pt *participant, key *bistro.Keypair, uid bistro.UID, conf bistro.Config, bucket string) (*bistro.Miner, error)
-	newMiner = func(pt *participant, key *bistro.Keypair, uid bistro.UID, conf bistro.Config, bucket string) (*bistro.Miner, error) {
+	newMiner := func(pt *participant, key *bistro.Keypair, uid bistro.UID, conf bistro.Config, bucket string) (*bistro.Miner, error) {
 		if pt.adv == nil {
 			return bistro.NewMiner(conf, nil)
 		}
