@@ -198,13 +198,14 @@ func (CopyNoise) Strategy(env Env) bistro.MinerStrategy {
 	}
 }
 
-// Churn is honest for the first K windows of a hotkey's life, to earn
-// weight, then uploads noisy copies of peers' slices (as CopyNoise). Once it
-// is caught — its uid's incentive on chain is 0 after having been > 0 — it
-// uploads nothing more under that hotkey, registers a fresh one
-// (Env.Register) and starts over as a new miner.
+// Churn is honest for the first K windows of a hotkey's life, and past them
+// until that hotkey's uid is paid (incentive > 0: a pass has vested), then
+// uploads noisy copies of peers' slices (as CopyNoise). Once it is caught —
+// its uid's incentive on chain is 0 after having been > 0 — it uploads
+// nothing more under that hotkey, registers a fresh one (Env.Register) and
+// starts over as a new miner.
 type Churn struct {
-	// K is the honest windows of each life (0 means 3).
+	// K is the least honest windows of each life (0 means 3).
 	K uint64
 }
 
@@ -218,24 +219,42 @@ func (a Churn) Strategy(env Env) bistro.MinerStrategy {
 	if k == 0 {
 		k = 3
 	}
-	return &churn{env: env, k: k}
+	return &churn{env: env, k: k, honest: map[uint64]bool{}}
 }
 
 type churn struct {
-	env  Env
-	k    uint64
-	l    life
-	paid bool // its uid's incentive has been > 0
-	gone bool // it registered a fresh hotkey: this one is abandoned
+	env    Env
+	k      uint64
+	l      life
+	honest map[uint64]bool // the windows it decided to work honestly
+	paid   bool            // its uid's incentive has been > 0
+	gone   bool            // it registered a fresh hotkey: this one is abandoned
 }
 
-func (c *churn) Train(w uint64) bool { return !c.gone && c.l.age(w) < c.k }
+// Train decides window w once: honest while young or not yet paid.
+func (c *churn) Train(w uint64) bool {
+	if c.gone {
+		return false
+	}
+	h, ok := c.honest[w]
+	if !ok {
+		c.caught() // notes whether it has been paid
+		h = c.l.age(w) < c.k || !c.paid
+		c.honest[w] = h
+		for old := range c.honest {
+			if old+16 < w {
+				delete(c.honest, old)
+			}
+		}
+	}
+	return h
+}
 
 func (c *churn) UploadDelay(w uint64) uint64 {
-	if c.l.age(w) < c.k {
+	if c.honest[w] {
 		return 0
 	}
-	return 1
+	return 1 // a copy waits for the victim's slice to be visible
 }
 
 func (c *churn) Slice(ctx context.Context, f *bistro.File, _ bistro.Indices) error {

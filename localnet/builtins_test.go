@@ -262,9 +262,10 @@ func TestFreeRiders(t *testing.T) {
 
 // TestChurn: the churner earns a pass, cheats, is caught, registers a fresh
 // hotkey and works again under it; the report counts both uids as its own.
-// The same seed gives the same report at GOMAXPROCS 1 and 2.
+// The same seed gives the same report at GOMAXPROCS 1 and 2. (16 windows:
+// a ledger that pays only verified work vests a pass after a few windows.)
 func TestChurn(t *testing.T) {
-	o := smallOptions(t, 10)
+	o := smallOptions(t, 16)
 	o.Adversaries = []Adversary{Churn{}}
 	prev := runtime.GOMAXPROCS(1)
 	rep := run(t, o)
@@ -293,25 +294,25 @@ func TestChurn(t *testing.T) {
 		}
 	}
 	assert.Equal(t, c.UIDs, pr.UIDs)
-	// 3 honest windows per life; the last life may be cut short by the end.
+	// At least 3 honest windows per life but the last (which the end may
+	// cut short), fewer than the run's.
 	assert.GreaterOrEqual(t, pr.Trained, 3*(len(c.UIDs)-1))
-	assert.LessOrEqual(t, pr.Trained, 3*len(c.UIDs))
+	assert.Less(t, pr.Trained, rep.Participants[2].Trained)
 
-	// It was paid under its first uid, lost it (caught), and was paid again
-	// under the next: that pay is attributed to it.
-	paid, caught, again := false, false, false
+	// It was paid under its first uid, then lost it (caught). What its next
+	// uid earns depends on the ledger; whatever it is, it is attributed to
+	// the churner (TestLivesAttribution).
+	paid, caught := false, false
 	for _, row := range rep.PerWindow {
 		v := row.Incentive[i]
 		switch {
 		case !paid && v > 0:
 			paid = true
-		case paid && !caught && v == 0:
+		case paid && v == 0:
 			caught = true
-		case caught && v > 0:
-			again = true
 		}
 	}
-	assert.True(t, paid && caught && again, "paid, caught, paid again: %v %v %v", paid, caught, again)
+	assert.True(t, paid && caught, "paid, then caught: %v %v", paid, caught)
 	var sum float64
 	for _, row := range rep.PerWindow {
 		sum += row.Incentive[i]
@@ -350,4 +351,23 @@ func relDist(a, b [][]float32) float64 {
 		}
 	}
 	return math.Sqrt(d / n)
+}
+
+// TestLivesAttribution: a miner's incentive in a window is the sum over the
+// uids it held by then; a fresh uid counts from the block it took over.
+func TestLivesAttribution(t *testing.T) {
+	pt := &participant{lives: []incarnation{{uid: 3}, {uid: 7, from: 60}, {uid: 9, from: 90}}}
+	inc := []float64{0, 0, 0, 0.25, 0, 0, 0, 0.5, 0, 0.125}
+	uids := func(ls []incarnation) (out []bistro.UID) {
+		for _, l := range ls {
+			out = append(out, l.uid)
+		}
+		return out
+	}
+	assert.Equal(t, []bistro.UID{3}, uids(pt.livesAt(59)))
+	assert.Equal(t, []bistro.UID{3, 7}, uids(pt.livesAt(60)))
+	assert.Equal(t, []bistro.UID{3, 7, 9}, uids(pt.livesAt(200)))
+	assert.Equal(t, 0.25, incentiveOf(inc, pt.livesAt(59)))
+	assert.Equal(t, 0.875, incentiveOf(inc, pt.livesAt(200)))
+	assert.Equal(t, 0.25, incentiveOf(inc[:5], pt.livesAt(200)), "uids past the chain's list earn nothing yet")
 }
