@@ -3,11 +3,14 @@ package localnet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/bistro-go/bistro"
+	"github.com/bistro-go/bistro/subtensor"
 )
 
 // Adversary is a kind of miner that deviates from the protocol. It returns
@@ -24,25 +27,159 @@ type Adversary interface {
 	Strategy(env Env) bistro.MinerStrategy
 }
 
-// Env is what an adversary's strategy may use.
+// Env is what an adversary's strategy may use: everything a real miner has —
+// its keys, a replica (the Updater capability), a trainer and the dataset,
+// every bucket, the chain — and the attacker's extras: the time of its upload
+// (UploadDelay), a second face for its bucket (Alt), and fresh hotkeys
+// (Register).
 type Env struct {
 	Params *bistro.Params
 	Layout bistro.Layout
-	// Signer is the adversary's own hotkey.
+	// Signer is the adversary's own hotkey; UID its uid.
 	Signer bistro.Signer
-	// Peers are the honest miners' buckets, to copy from.
+	UID    bistro.UID
+	// Peers are the honest miners' buckets at the start of the run.
+	//
+	// Deprecated: a real attacker does not know who is honest; find
+	// victims with ListPeers and read them through Buckets.
 	Peers []PeerBucket
 	// Alt is a second store whose objects the adversary's bucket serves to
-	// every reader but the lead (equivocation).
+	// every reader but the lead (equivocation); set for Equivocate only.
 	Alt bistro.Storage
-	// Seed is the adversary's private randomness.
+	// Seed is the adversary's private randomness (fresh per hotkey). Every
+	// random choice of a built-in comes from it, so a run is reproducible.
 	Seed bistro.Hash
+
+	// Trainer is a fresh trainer of the run's architecture, the strategy's
+	// own (not the miner's): with the replica an Updater is handed and
+	// Dataset it computes on any pages (bistro.NewPages, bistro.MinerPages).
+	Trainer bistro.Trainer
+	Dataset bistro.Dataset
+	// Buckets opens any participant's bucket from its commitment, exactly as
+	// the miner's own view does: objects are visible from the block after
+	// they were written (slices, aggregates, used copies, manifests,
+	// checkpoints).
+	Buckets bistro.Buckets
+	// Chain reads the chain: neurons, commitments, the last epoch's
+	// incentive, the head. ListPeers combines it with Buckets.
+	Chain ChainView
+	// Register asks for a fresh hotkey for this participant. The network
+	// registers it on chain at the next block (paying the chain's
+	// registration cost: subtensor.Local charges none) and hands the
+	// participant over to it at the first block of the window after: a new
+	// miner with its own uid, bucket and commitment, which catches up as a
+	// late joiner does (the latest checkpoint, then the aggregates since)
+	// and runs the strategy Adversary.Strategy returns for the new hotkey's
+	// Env. The current miner stops there. Register returns the new hotkey;
+	// calling it again before the handover returns the same one. The report
+	// counts every uid the participant held as its own.
+	Register func(ctx context.Context) (bistro.Hotkey, error)
 }
+
+// ChainView is the chain as a participant reads it: the metagraph as of a
+// block, commitments, the last epoch's incentive per uid and the current
+// head. *subtensor.Local implements it.
+type ChainView interface {
+	bistro.Metagraph
+	// Commitment returns hotkey's latest commitment in a produced block, or
+	// bistro.ErrNotFound.
+	Commitment(ctx context.Context, netuid uint16, hotkey bistro.Hotkey) ([][]byte, bistro.Block, error)
+	// Incentive returns the last epoch's incentive of every uid (0 for uids
+	// registered since).
+	Incentive(netuid uint16) []float64
+	// Head returns the current head: the block the network is stepping.
+	Head() bistro.Head
+}
+
+var _ ChainView = (*subtensor.Local)(nil)
 
 // PeerBucket is another miner's bucket.
 type PeerBucket struct {
 	Hotkey bistro.Hotkey
 	Bucket bistro.Storage
+}
+
+// Peer is a neuron that announced a bucket for the run's Params.
+type Peer struct {
+	bistro.Neuron
+	Commitment bistro.Commitment
+}
+
+// ListPeers returns the neurons at the current head that announced a bucket
+// for the run's Params, sorted by uid, the adversary itself included.
+func (e Env) ListPeers(ctx context.Context) ([]Peer, error) {
+	if e.Chain == nil {
+		return nil, fmt.Errorf("localnet: Env has no Chain")
+	}
+	ns, err := e.Chain.Neurons(ctx, e.Params.NetUID, e.Chain.Head().Number)
+	if err != nil {
+		return nil, err
+	}
+	digest := e.Params.Digest()
+	var out []Peer
+	for _, n := range ns {
+		fields, _, err := e.Chain.Commitment(ctx, e.Params.NetUID, n.Hotkey)
+		if errors.Is(err, bistro.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, err := bistro.ParseCommitment(fields)
+		if err != nil || c.Params != digest {
+			continue
+		}
+		out = append(out, Peer{n, c})
+	}
+	return out, nil
+}
+
+// PeerSlice reads p's slice of window w through Buckets: bistro.ErrNotFound
+// (wrapped) until it is visible. The slice must be signed by p and name w.
+func (e Env) PeerSlice(ctx context.Context, w uint64, p Peer) (*bistro.File, error) {
+	st, err := e.Buckets.Open(ctx, p.Hotkey, p.Commitment)
+	if err != nil {
+		return nil, err
+	}
+	b, err := st.Get(ctx, bistro.SliceKey(e.Params.NetUID, w, p.Hotkey), maxSliceBytes)
+	if err != nil {
+		return nil, err
+	}
+	f, _, ok, err := bistro.Inspect(b, maxSliceBytes)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok || f.Kind != bistro.KindSlice || f.Window != w || f.Hotkey != p.Hotkey:
+		return nil, fmt.Errorf("localnet: slice of window %d by uid %d is not one", w, p.UID)
+	}
+	return f, nil
+}
+
+// maxSliceBytes bounds the slices adversaries read.
+const maxSliceBytes = 1 << 30
+
+// VictimSlice returns the slice of window w of the best-paid miner whose
+// slice is visible: among the peers without a validator permit, other than
+// the adversary, by incentive (highest first), then uid. It is
+// bistro.ErrNotFound (wrapped) while none is visible.
+func (e Env) VictimSlice(ctx context.Context, w uint64) (*bistro.File, Peer, error) {
+	ps, err := e.ListPeers(ctx)
+	if err != nil {
+		return nil, Peer{}, err
+	}
+	me := e.Signer.Hotkey()
+	ps = slices.DeleteFunc(ps, func(p Peer) bool { return p.ValidatorPermit || p.Hotkey == me })
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Incentive > ps[j].Incentive })
+	for _, p := range ps {
+		f, err := e.PeerSlice(ctx, w, p)
+		if err == nil {
+			return f, p, nil
+		}
+		if ctx.Err() != nil {
+			return nil, Peer{}, ctx.Err()
+		}
+	}
+	return nil, Peer{}, fmt.Errorf("localnet: no peer's slice of window %d is visible yet: %w", w, bistro.ErrNotFound)
 }
 
 // Funcs is a MinerStrategy from functions; nil ones behave honestly.
@@ -76,7 +213,8 @@ var builtins = map[string]Adversary{}
 func register(a Adversary) { builtins[a.Name()] = a }
 
 func init() {
-	for _, a := range []Adversary{Lazy{}, Noise{}, Copy{}, Late{}, Poison{}, Stale{}, Equivocate{}} {
+	for _, a := range []Adversary{Lazy{}, Noise{}, Copy{}, Late{}, Poison{}, Stale{}, Equivocate{},
+		Partial{}, Intermittent{Q: 0.25}, HitAndRun{K: 6}, Zero{}, CopyNoise{}, Churn{K: 3}} {
 		register(a)
 	}
 }
@@ -100,7 +238,7 @@ func BuiltinNames() []string {
 	return out
 }
 
-// zeros returns tensors of the slice's shape, filled by fill(t, i).
+// filled returns tensors of the slice's shape, filled by fill(t, i).
 func filled(idx bistro.Indices, fill func(t, i int) float32) [][]float32 {
 	out := make([][]float32, len(idx))
 	for t, ix := range idx {
@@ -156,28 +294,21 @@ func (Noise) Strategy(env Env) bistro.MinerStrategy {
 }
 
 // Copy uploads another miner's slice under its own key, one block after the
-// victim uploaded, without computing anything.
+// victim uploaded, without computing anything. It finds the victim as an
+// attacker would: the best-paid miner whose slice of the window is visible
+// (Env.VictimSlice).
 type Copy struct{}
 
 // Name is "copy".
 func (Copy) Name() string { return "copy" }
 
-// Strategy copies the first honest peer's slice.
+// Strategy copies a peer's slice verbatim.
 func (Copy) Strategy(env Env) bistro.MinerStrategy {
 	return &Funcs{
 		TrainFunc: func(uint64) bool { return false },
 		DelayFunc: func(uint64) uint64 { return 1 },
-		SliceFunc: func(ctx context.Context, f *bistro.File, idx bistro.Indices) error {
-			if len(env.Peers) == 0 {
-				return fmt.Errorf("localnet: copy: no one to copy")
-			}
-			victim := env.Peers[0]
-			key := bistro.SliceKey(env.Params.NetUID, f.Window, victim.Hotkey)
-			b, err := victim.Bucket.Get(ctx, key, 1<<30)
-			if err != nil {
-				return err
-			}
-			vf, _, _, err := bistro.Inspect(b, 1<<30)
+		SliceFunc: func(ctx context.Context, f *bistro.File, _ bistro.Indices) error {
+			vf, _, err := env.VictimSlice(ctx, f.Window)
 			if err != nil {
 				return err
 			}

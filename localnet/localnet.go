@@ -2,8 +2,9 @@
 // in lockstep (subtensor.Local, with stake and Yuma consensus), buckets in a
 // directory, honest miners, adversaries by name, and validators, for a number
 // of windows. It returns a Report: the held-out loss of the shared model per
-// window, each miner's compute, score and incentive, and whether every honest
-// participant held the same model bits every window.
+// window, each miner's compute, score and incentive (the last epoch's, and
+// summed over the run per unit of compute relative to an honest miner's), and
+// whether every honest participant held the same model bits every window.
 //
 // It is a library so that users can measure incentive variants from their
 // own tests — their own Scorer, Aggregator or Adversary:
@@ -13,7 +14,8 @@
 //	opts.Adversaries = []localnet.Adversary{localnet.Lazy{}, myAdversary{}}
 //	opts.Scorer = func() bistro.Scorer { return bistro.Cosine{Min: 0.9} }
 //	rep, err := localnet.Run(ctx, opts)
-//	// rep.Miners[i].Incentive, rep.DigestsAgree, rep.Losses …
+//	// rep.Miners[i].TotalIncentive, .RewardPerCompute, rep.HonestShare,
+//	// rep.DigestsAgree, rep.PerWindow[w].Loss …
 //
 // Runs are deterministic: the same Options (Seed included) give the same
 // report and the same final state digest, at any GOMAXPROCS.
@@ -183,12 +185,27 @@ type MinerReport struct {
 	Hotkey string `json:"hotkey"`
 	UID    int    `json:"uid"`
 	Role   string `json:"role"`
-	// Compute is the updates it computed relative to an honest miner's mean.
+	// UIDs are every uid it held, in order: more than one for a miner that
+	// registered fresh hotkeys (Env.Register). Every figure below counts
+	// them all.
+	UIDs []int `json:"uids"`
+	// Compute is the pages it trained on relative to the mean honest
+	// miner's (MinerStats.Pages): 0.5 for a miner that trains on half its
+	// pages.
 	Compute float64 `json:"compute"`
-	// Score is the reporting validator's average of its evaluations.
+	// Score is the reporting validator's average of its evaluations (of
+	// its last hotkey).
 	Score float64 `json:"score"`
-	// Incentive is the chain's consensus incentive, normalized over miners.
+	// Incentive is the chain's consensus incentive of the last epoch,
+	// normalized over miners.
 	Incentive float64 `json:"incentive"`
+	// TotalIncentive is its lifetime pay: the sum over the run's windows of
+	// its share of the miners' incentive (WindowReport.Incentive).
+	TotalIncentive float64 `json:"total_incentive"`
+	// RewardPerCompute is TotalIncentive / Compute relative to the mean of
+	// the honest miners' (1: paid as an honest miner per unit of work). It
+	// is 0 with no pay, and null when unbounded: pay without compute.
+	RewardPerCompute *float64 `json:"reward_per_compute"`
 	// Evaluations counts the reporting validator's evaluations of it.
 	Evaluations int `json:"evaluations"`
 }
@@ -221,6 +238,9 @@ type Report struct {
 	Disagreements []string `json:"disagreements,omitempty"`
 	// Participants lists every miner and validator with its counters.
 	Participants []ParticipantReport `json:"participants"`
+	// HonestShare is the honest miners' share of the miners' total
+	// incentive over the run.
+	HonestShare float64 `json:"honest_share"`
 
 	// Scenario names the chaos scenario ("" without chaos).
 	Scenario string `json:"scenario,omitempty"`
@@ -236,9 +256,11 @@ type Report struct {
 
 // ParticipantReport is one participant at the end of a run.
 type ParticipantReport struct {
-	Name     string       `json:"name"`
-	Role     string       `json:"role"`
-	UID      int          `json:"uid"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	UID  int    `json:"uid"`
+	// UIDs, for a miner, are every uid it held (Env.Register).
+	UIDs     []int        `json:"uids,omitempty"`
 	Trained  int          `json:"trained"`
 	Uploaded int          `json:"uploaded"`
 	State    bistro.State `json:"state"`
@@ -277,6 +299,47 @@ type participant struct {
 	rejoin       chan bistro.BlockStream
 	down         bool                          // stopped for good
 	drops        map[bistro.Block]bistro.Block // chaos: stream lost at key, back at value
+
+	adv Adversary // the adversary a miner plays (nil: honest)
+	// A miner's lives: the hotkeys it held, the first being key and uid, and
+	// the fresh one it asked for (Env.Register), registered by the observer
+	// and stepped by follow from its block on.
+	mu    sync.Mutex
+	lives []incarnation
+	next  *incarnation
+}
+
+// incarnation is one hotkey a miner held: its uid, its Miner, and the block
+// from which it stepped (0 for the first).
+type incarnation struct {
+	key   *bistro.Keypair
+	uid   bistro.UID
+	miner *bistro.Miner
+	from  bistro.Block
+	asked bistro.Block // the head at which the participant asked for it
+}
+
+// livesAt returns the participant's incarnations that had started by block
+// b: the first one always. Only registered ones are listed, each from a
+// block after the one that registered it, so the answer is the same at
+// whichever moment of block b it is read.
+func (p *participant) livesAt(b bistro.Block) []incarnation {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []incarnation
+	for i, l := range p.lives {
+		if i == 0 || l.from <= b {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// allLives returns every incarnation of the participant.
+func (p *participant) allLives() []incarnation {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.lives)
 }
 
 func (p *participant) step(ctx context.Context, h bistro.Head) error {
@@ -387,6 +450,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		pt.adv = a
 		miners = append(miners, pt)
 	}
 	head, err := chain.Advance(ctx, p.BlocksPerWindow)
@@ -430,34 +494,110 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep := &Report{Windows: opts.Windows}
 	var repMu sync.Mutex
 	lastWindow := p.FirstWindow + uint64(opts.Windows) - 1
-	minerIndex := map[bistro.Hotkey]int{}
-	for i, m := range miners {
-		minerIndex[m.key.Hotkey()] = i
-	}
 
-	var honestBuckets []PeerBucket
-	for _, pt := range parts {
-		bucket := fmt.Sprintf("bucket-%d", pt.uid)
+	// configure gives one hotkey of a participant its bucket (named by uid;
+	// its folder by folder) and its view of the chain and of the others'
+	// buckets.
+	configure := func(pt *participant, key *bistro.Keypair, uid bistro.UID, folder string) (bistro.Config, string, bistro.Storage, error) {
+		bucket := fmt.Sprintf("bucket-%d", uid)
 		announce := bistro.Commitment{Endpoint: "http://127.0.0.1:1", Bucket: bucket, Region: "local"}
 		if opts.S3 != nil {
-			bucket = fmt.Sprintf("%s-%d", s3Prefix, pt.uid)
+			bucket = fmt.Sprintf("%s-%d", s3Prefix, uid)
 			announce = opts.S3.commitment(bucket)
 		}
-		st, err := store(pt.name, bucket)
+		st, err := store(folder, bucket)
 		if err != nil {
-			return nil, err
+			return bistro.Config{}, "", nil, err
 		}
 		bks.add(bucket, pt.name, st)
-		if pt.role == "honest" {
-			honestBuckets = append(honestBuckets, PeerBucket{pt.key.Hotkey(), visible{st, bks, bucket}})
-		}
-		conf := bistro.Config{
-			Params: &p, Signer: pt.key, Chain: chaosChain{chain, pt.name, in},
-			Buckets:  readerView{bks, pt.key.Hotkey(), pt.name, in},
+		return bistro.Config{
+			Params: &p, Signer: key, Chain: chaosChain{chain, pt.name, in},
+			Buckets:  readerView{bks, key.Hotkey(), pt.name, in},
 			Bucket:   chaosStore{Storage: stamped{st, bks, bucket}, who: pt.name, bucket: pt.name, in: in},
 			Announce: announce,
 			Trainer:  newTrainer(), Dataset: ds, Genesis: genesis.Clone(),
 			Logger: log.With("participant", pt.name),
+		}, bucket, st, nil
+	}
+
+	// A churning adversary asks for a fresh hotkey (Env.Register) while it
+	// steps a head; the observer registers it at the next head, in the
+	// order of parts, so that uids do not depend on which goroutine asked
+	// first, and builds its miner; follow hands over to it at the first
+	// block of the window after.
+	var honestBuckets []PeerBucket
+	newMiner := func(pt *participant, key *bistro.Keypair, uid bistro.UID, conf bistro.Config, bucket string) (*bistro.Miner, error) {
+		if pt.adv == nil {
+			return bistro.NewMiner(conf, nil)
+		}
+		env := Env{Params: &p, Layout: genesis.Layout(), Signer: key, UID: uid, Peers: honestBuckets,
+			Seed:    derive(opts.Seed, "adversary", int(uid)),
+			Trainer: newTrainer(), Dataset: ds, Buckets: conf.Buckets, Chain: chainView{conf.Chain.(chaosChain)},
+			Register: func(context.Context) (bistro.Hotkey, error) {
+				pt.mu.Lock()
+				defer pt.mu.Unlock()
+				if pt.next != nil {
+					return pt.next.key.Hotkey(), nil
+				}
+				k, err := bistro.KeypairFromURI(fmt.Sprintf("//%s//%d", pt.name, len(pt.lives)))
+				if err != nil {
+					return bistro.Hotkey{}, err
+				}
+				pt.next = &incarnation{key: k, asked: chain.Head().Number}
+				return k.Hotkey(), nil
+			},
+		}
+		if _, ok := pt.adv.(Equivocate); ok {
+			alt := mem.New()
+			bks.addAlt(bucket, alt)
+			env.Alt = alt
+		}
+		return bistro.NewMiner(conf, pt.adv.Strategy(env))
+	}
+	registered := len(parts)
+	rebirths := func(ctx context.Context, n bistro.Block) error {
+		for _, pt := range parts {
+			pt.mu.Lock()
+			nx, life := pt.next, len(pt.lives)
+			pt.mu.Unlock()
+			if nx == nil || nx.miner != nil || nx.asked >= n {
+				continue
+			}
+			if registered >= maxUIDs(opts) {
+				return fmt.Errorf("localnet: %s asks for a fresh hotkey: the subnet's %d uids are taken", pt.name, maxUIDs(opts))
+			}
+			uid, err := chain.Register(ctx, p.NetUID, nx.key.Hotkey())
+			if err != nil {
+				return fmt.Errorf("localnet: register a fresh hotkey of %s: %w", pt.name, err)
+			}
+			registered++
+			conf, bucket, _, err := configure(pt, nx.key, uid, fmt.Sprintf("%s.%d", pt.name, life))
+			if err != nil {
+				return err
+			}
+			m, err := newMiner(pt, nx.key, uid, conf, bucket)
+			if err != nil {
+				return err
+			}
+			from, err := win.Start(win.Of(n) + 1)
+			if err != nil {
+				return err
+			}
+			pt.mu.Lock()
+			nx.uid, nx.miner, nx.from = uid, m, from
+			pt.lives = append(pt.lives, *nx)
+			pt.mu.Unlock()
+		}
+		return nil
+	}
+
+	for _, pt := range parts {
+		conf, bucket, st, err := configure(pt, pt.key, pt.uid, pt.name)
+		if err != nil {
+			return nil, err
+		}
+		if pt.role == "honest" {
+			honestBuckets = append(honestBuckets, PeerBucket{pt.key.Hotkey(), visible{st, bks, bucket}})
 		}
 		name := pt.name
 		if pt.honest {
@@ -522,21 +662,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			pt.fresh = func() bistro.Model { return genesis.Clone() }
 			continue
 		}
-		var strategy bistro.MinerStrategy
-		if !pt.honest {
-			a := opts.Adversaries[minerIndex[pt.key.Hotkey()]-opts.Miners]
-			env := Env{Params: &p, Layout: genesis.Layout(), Signer: pt.key, Peers: honestBuckets,
-				Seed: derive(opts.Seed, "adversary", int(pt.uid))}
-			if _, ok := a.(Equivocate); ok {
-				alt := mem.New()
-				bks.addAlt(bucket, alt)
-				env.Alt = alt
-			}
-			strategy = a.Strategy(env)
-		}
-		if pt.miner, err = bistro.NewMiner(conf, strategy); err != nil {
+		if pt.miner, err = newMiner(pt, pt.key, pt.uid, conf, bucket); err != nil {
 			return nil, err
 		}
+		pt.lives = []incarnation{{key: pt.key, uid: pt.uid, miner: pt.miner}}
 	}
 	if opts.LateMiner > 0 {
 		late := miners[opts.Miners-1]
@@ -606,7 +735,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	for _, pt := range parts {
 		g.Go(func() error { return follow(gctx, chain, pt, last) })
 	}
-	g.Go(func() error { return observe(gctx, chain, observer, parts, actions, last) })
+	g.Go(func() error { return observe(gctx, chain, observer, parts, actions, rebirths, last) })
 	chainErr := make(chan error, 1)
 	go func() { chainErr <- chain.Run(ctx) }()
 	err = g.Wait()
@@ -633,9 +762,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 // observe follows the chain for the late and stopped participants, handing
 // each its stream at its start (or return) block while it holds the chain
-// there, and does the chaos actions of each block before the next is made.
+// there, does the chaos actions of each block before the next is made, and
+// registers the fresh hotkeys asked for at earlier blocks (rebirths).
 func observe(ctx context.Context, chain *subtensor.Local, s bistro.BlockStream, parts []*participant,
-	actions map[bistro.Block][]func(), last bistro.Block) error {
+	actions map[bistro.Block][]func(), rebirths func(context.Context, bistro.Block) error, last bistro.Block) error {
 	defer s.Close()
 	for {
 		h, err := s.Next(ctx)
@@ -644,6 +774,9 @@ func observe(ctx context.Context, chain *subtensor.Local, s bistro.BlockStream, 
 		}
 		for _, act := range actions[h.Number] {
 			act()
+		}
+		if err := rebirths(ctx, h.Number); err != nil {
+			return err
 		}
 		for _, pt := range parts {
 			var ch chan bistro.BlockStream
@@ -734,6 +867,11 @@ func follow(ctx context.Context, chain *subtensor.Local, pt *participant, last b
 				return nil
 			}
 		}
+		pt.mu.Lock()
+		if nx := pt.next; nx != nil && nx.miner != nil && h.Number >= nx.from {
+			pt.miner, pt.next = nx.miner, nil // a fresh hotkey takes over
+		}
+		pt.mu.Unlock()
 		if err := pt.step(ctx, h); err != nil {
 			return fmt.Errorf("%s at block %d: %w", pt.name, h.Number, err)
 		}
@@ -748,25 +886,82 @@ func windowRow(ctx context.Context, i int, tr bistro.Trainer, m bistro.Model, he
 	if err != nil {
 		loss = math.NaN()
 	}
-	row := WindowReport{Window: i, Loss: loss, Digest: d, Block: chain.Head().Number}
-	led, _ := lead.val.Ledger().(ledgerEntries)
+	head := chain.Head().Number
+	row := WindowReport{Window: i, Loss: loss, Digest: d, Block: head}
+	led := entries(lead.val.Ledger())
 	inc := chain.Incentive(netuid)
 	for _, mi := range miners {
+		lives := mi.livesAt(head)
 		s := 0.0
 		if led != nil {
-			if e, ok := led.Entry(mi.uid); ok {
+			if e, ok := led.Entry(lives[len(lives)-1].uid); ok {
 				s = e.Average
 			}
 		}
 		row.Scores = append(row.Scores, s)
-		v := 0.0
-		if int(mi.uid) < len(inc) {
-			v = inc[mi.uid]
-		}
-		row.Incentive = append(row.Incentive, v)
+		row.Incentive = append(row.Incentive, incentiveOf(inc, lives))
 	}
 	normalize(row.Incentive)
 	return row
+}
+
+// entryReader is the ledger capability the report reads: every Ledger of
+// the root package has it.
+type entryReader interface {
+	Entry(bistro.UID) (bistro.LedgerEntry, bool)
+}
+
+// entries returns l's entries, or nil when it has none to show.
+func entries(l bistro.Ledger) entryReader {
+	e, _ := l.(entryReader)
+	return e
+}
+
+// incentiveOf sums the incentive of every uid a miner held.
+func incentiveOf(inc []float64, lives []incarnation) float64 {
+	v := 0.0
+	for _, l := range lives {
+		if int(l.uid) < len(inc) {
+			v += inc[l.uid]
+		}
+	}
+	return v
+}
+
+// rewardPerCompute fills each miner's reward per compute relative to the
+// honest miners' and the honest miners' share of the total incentive.
+func rewardPerCompute(rep *Report, miners []*participant) {
+	var honest, all, ratio float64
+	var n int
+	for i, m := range rep.Miners {
+		all += m.TotalIncentive
+		if m.Role == "honest" {
+			honest += m.TotalIncentive
+			if miners[i].start == 0 && m.Compute > 0 {
+				ratio += m.TotalIncentive / m.Compute
+				n++
+			}
+		}
+	}
+	if all > 0 {
+		rep.HonestShare = honest / all
+	}
+	if n > 0 {
+		ratio /= float64(n)
+	}
+	for i := range rep.Miners {
+		m := &rep.Miners[i]
+		var v float64
+		switch {
+		case m.TotalIncentive == 0:
+			v = 0
+		case m.Compute == 0 || ratio == 0:
+			continue // unbounded: null in JSON, ∞ in the table
+		default:
+			v = m.TotalIncentive / m.Compute / ratio
+		}
+		m.RewardPerCompute = &v
+	}
 }
 
 func normalize(v []float64) {
@@ -827,33 +1022,51 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, reporter *
 		}
 	}
 
-	// Miners: compute, the lead's score, the chain's incentive.
+	// Miners: compute, the lead's score, the chain's incentive, over every
+	// hotkey each held.
+	pages := func(m *participant) (n int) {
+		for _, l := range m.allLives() {
+			n += l.miner.Stats().Pages
+		}
+		return n
+	}
 	var honestCompute float64
 	var honestN int
 	for _, m := range miners {
 		if m.role == "honest" && m.start == 0 {
-			honestCompute += float64(m.miner.Stats().Trained)
+			honestCompute += float64(pages(m))
 			honestN++
 		}
 	}
 	if honestN > 0 {
 		honestCompute /= float64(honestN)
 	}
-	led, _ := reporter.val.Ledger().(ledgerEntries)
+	led := entries(reporter.val.Ledger())
 	inc := chain.Incentive(p.NetUID)
 	var incs []float64
-	for _, m := range miners {
+	for i, m := range miners {
+		lives := m.allLives()
 		mr := MinerReport{Hotkey: m.key.Hotkey().String(), UID: int(m.uid), Role: m.role}
 		if honestCompute > 0 {
-			mr.Compute = float64(m.miner.Stats().Trained) / honestCompute
+			mr.Compute = float64(pages(m)) / honestCompute
 		}
-		if led != nil {
-			if e, ok := led.Entry(m.uid); ok {
-				mr.Score, mr.Evaluations = e.Average, e.Evaluations
+		for j, l := range lives {
+			mr.UIDs = append(mr.UIDs, int(l.uid))
+			if led == nil {
+				continue
+			}
+			if e, ok := led.Entry(l.uid); ok {
+				mr.Evaluations += e.Evaluations
+				if j == len(lives)-1 {
+					mr.Score = e.Average
+				}
 			}
 		}
-		if int(m.uid) < len(inc) {
-			mr.Incentive = inc[m.uid]
+		mr.Incentive = incentiveOf(inc, lives)
+		for _, row := range rep.PerWindow {
+			if i < len(row.Incentive) {
+				mr.TotalIncentive += row.Incentive[i]
+			}
 		}
 		incs = append(incs, mr.Incentive)
 		rep.Miners = append(rep.Miners, mr)
@@ -862,6 +1075,7 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, reporter *
 	for i := range rep.Miners {
 		rep.Miners[i].Incentive = incs[i]
 	}
+	rewardPerCompute(rep, miners)
 	for _, pt := range parts {
 		pr := ParticipantReport{Name: pt.name, Role: pt.role, UID: int(pt.uid), Restarts: pt.reborn, Down: pt.down}
 		if pt.val != nil {
@@ -873,8 +1087,13 @@ func fillReport(rep *Report, tr *trace, parts, miners []*participant, reporter *
 			}
 			rep.Processed[pt.name] = st.Windows
 		} else {
-			st := pt.miner.Stats()
-			pr.Trained, pr.Uploaded, pr.State = st.Trained, st.Uploaded, st.State
+			for _, l := range pt.allLives() {
+				st := l.miner.Stats()
+				pr.Trained += st.Trained
+				pr.Uploaded += st.Uploaded
+				pr.UIDs = append(pr.UIDs, int(l.uid))
+			}
+			pr.State = pt.miner.Stats().State
 		}
 		for _, byName := range tr.state {
 			if _, ok := byName[pt.name]; ok {
@@ -943,7 +1162,7 @@ func newChain(opts Options, p *bistro.Params) (*subtensor.Local, error) {
 	lo.BlockTime = time.Duration(p.BlockTimeMS) * time.Millisecond
 	lo.Genesis = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	sn := subtensor.DefaultSubnetOptions(p.NetUID)
-	sn.MaxUIDs = uint16(max(64, opts.Validators+opts.Miners+len(opts.Adversaries)))
+	sn.MaxUIDs = uint16(maxUIDs(opts))
 	sn.MaxValidators = uint16(opts.Validators)
 	sn.ImmunityPeriod = 1 << 20
 	sn.MinNonImmuneUIDs = 0
@@ -954,12 +1173,6 @@ func newChain(opts Options, p *bistro.Params) (*subtensor.Local, error) {
 	sn.MinAllowedWeights = 1
 	lo.Subnets = []subtensor.SubnetOptions{sn}
 	return subtensor.NewLocal(lo)
-}
-
-// ledgerEntries is a ledger whose records the report reads (VerifiedWork,
-// MovingAverage).
-type ledgerEntries interface {
-	Entry(bistro.UID) (bistro.LedgerEntry, bool)
 }
 
 // The ledger rules of Options.Ledger.
@@ -980,3 +1193,29 @@ func newLedger(rule, dir string) (bistro.Ledger, error) {
 	}
 	return bistro.LoadVerifiedWork(path, bistro.DefaultVerifiedWorkOptions())
 }
+
+// maxUIDs is the local subnet's size: every participant, and room for each
+// adversary to take a fresh hotkey in every window of the run, so that no
+// registration ever prunes a uid.
+func maxUIDs(opts Options) int {
+	n := opts.Validators + opts.Miners + len(opts.Adversaries)*(opts.Windows+4)
+	return min(math.MaxUint16, max(64, n))
+}
+
+// chainView is an adversary's read access to the chain (Env.Chain): its own
+// view, faults included, and nothing that writes.
+type chainView struct{ c chaosChain }
+
+var _ ChainView = chainView{}
+
+func (v chainView) Neurons(ctx context.Context, netuid uint16, at bistro.Block) ([]bistro.Neuron, error) {
+	return v.c.Neurons(ctx, netuid, at)
+}
+
+func (v chainView) Commitment(ctx context.Context, netuid uint16, hk bistro.Hotkey) ([][]byte, bistro.Block, error) {
+	return v.c.Commitment(ctx, netuid, hk)
+}
+
+func (v chainView) Incentive(netuid uint16) []float64 { return v.c.Local.Incentive(netuid) }
+
+func (v chainView) Head() bistro.Head { return v.c.Local.Head() }

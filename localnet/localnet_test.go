@@ -13,16 +13,25 @@ import (
 	"github.com/bistro-go/bistro"
 )
 
-// smallOptions is the smallest network that exercises every adversary: a
-// tiny model so that the race detector stays affordable.
+// smallOptions is the smallest network that exercises the original
+// adversaries: a tiny model so that the race detector stays affordable.
 func smallOptions(t *testing.T, windows int) Options {
 	o := DefaultOptions()
+	o.Adversaries = originalSeven()
 	o.Windows = windows
 	o.Miners = 4
 	o.Context, o.Embed, o.Hidden = 4, 8, 32
 	o.PageLength = 128
 	o.Dir = t.TempDir()
 	return o
+}
+
+// originalSeven are the v1 built-ins: the current ledger pays honest miners
+// more than every one of them. The free riders added since (partial,
+// intermittent, hit-and-run, zero, copy-noise, churn) are what the ledger
+// that pays only verified work answers; their tests check their mechanics.
+func originalSeven() []Adversary {
+	return []Adversary{Copy{}, Equivocate{}, Late{}, Lazy{}, Noise{}, Poison{}, Stale{}}
 }
 
 func run(t *testing.T, o Options) *Report {
@@ -88,13 +97,33 @@ func TestHonestTrainingPays(t *testing.T) {
 	require.NoError(t, err)
 	var shape map[string]any
 	require.NoError(t, json.Unmarshal(b, &shape))
-	for _, k := range []string{"windows", "loss_first", "loss_last", "digests_agree", "miners"} {
+	for _, k := range []string{"windows", "loss_first", "loss_last", "digests_agree", "miners", "honest_share"} {
 		assert.Contains(t, shape, k)
 	}
-	miner := shape["miners"].([]any)[0].(map[string]any)
-	for _, k := range []string{"hotkey", "uid", "role", "compute", "score", "incentive"} {
-		assert.Contains(t, miner, k)
+	for _, m := range shape["miners"].([]any) {
+		miner := m.(map[string]any)
+		for _, k := range []string{"hotkey", "uid", "uids", "role", "compute", "score", "incentive", "total_incentive", "reward_per_compute"} {
+			assert.Contains(t, miner, k)
+		}
 	}
+
+	// Lifetime accounting: the total incentive is the per-window shares
+	// summed; honest miners are paid per compute as honest miners are (1 on
+	// average), and take nearly all of it.
+	var honestRPC float64
+	for i, m := range rep.Miners {
+		var sum float64
+		for _, row := range rep.PerWindow {
+			sum += row.Incentive[i]
+		}
+		assert.InDelta(t, sum, m.TotalIncentive, 1e-9)
+		if m.Role == "honest" {
+			require.NotNil(t, m.RewardPerCompute)
+			honestRPC += *m.RewardPerCompute
+		}
+	}
+	assert.InDelta(t, 1, honestRPC/float64(o.Miners), 1e-9)
+	assert.Greater(t, rep.HonestShare, 0.8)
 }
 
 // TestDeterministic runs the same network at GOMAXPROCS 1 and 2.

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -14,18 +15,28 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// WriteTable prints the summary: one row per miner, then the loss and
-// whether the digests agreed.
+// WriteTable prints the summary: one row per miner (every uid it held, its
+// compute, the reporting validator's score, the last epoch's incentive, the
+// incentive summed over the run and its reward per compute relative to an
+// honest miner's), the honest miners' share of the total incentive, then the
+// loss and whether the digests agreed.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "uid\trole\tcompute\tscore\tevals\tincentive\treward/compute\thotkey\t")
+	fmt.Fprintln(tw, "uid\trole\tcompute\tscore\tevals\tincentive\ttotal incentive\treward/compute\thotkey\t")
 	for _, m := range r.Miners {
-		per := "-"
-		if m.Compute > 0 {
-			per = fmt.Sprintf("%.3f", m.Incentive/m.Compute)
+		uids := make([]string, 0, len(m.UIDs))
+		for _, u := range m.UIDs {
+			uids = append(uids, strconv.Itoa(u))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.2f\t%.3f\t%d\t%.4f\t%s\t%s\t\n", m.UID, m.Role, m.Compute, m.Score, m.Evaluations,
-			m.Incentive, per, m.Hotkey)
+		if len(uids) == 0 {
+			uids = append(uids, strconv.Itoa(m.UID))
+		}
+		per := "∞"
+		if m.RewardPerCompute != nil {
+			per = fmt.Sprintf("%.3f", *m.RewardPerCompute)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.3f\t%d\t%.4f\t%.4f\t%s\t%s\t\n", strings.Join(uids, "+"), m.Role, m.Compute,
+			m.Score, m.Evaluations, m.Incentive, m.TotalIncentive, per, m.Hotkey)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -34,8 +45,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if !r.DigestsAgree {
 		agree = "NO: " + strings.Join(r.Disagreements, "; ")
 	}
-	_, err := fmt.Fprintf(w, "\nheld-out loss %.4f → %.4f over %d windows; honest participants' digests agree: %s\nfinal state digest %s\n",
-		r.LossFirst, r.LossLast, r.Windows, agree, r.FinalDigest)
+	_, err := fmt.Fprintf(w, "\nhonest miners' share of the total incentive: %.1f%%\n"+
+		"held-out loss %.4f → %.4f over %d windows; honest participants' digests agree: %s\nfinal state digest %s\n",
+		100*r.HonestShare, r.LossFirst, r.LossLast, r.Windows, agree, r.FinalDigest)
 	return err
 }
 

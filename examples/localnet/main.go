@@ -3,7 +3,7 @@
 // honest training pays and cheating does not.
 //
 //	go run ./examples/localnet                          # the defaults
-//	go run ./examples/localnet -adversaries lazy=2,copy=1 -windows 40 -out ./run
+//	go run ./examples/localnet -adversaries lazy=2,churn=1 -windows 40 -out ./run
 //	go run ./examples/localnet -json > report.json      # one JSON object on stdout
 package main
 
