@@ -117,8 +117,10 @@ type Validator struct {
 	refused map[uint64]bool         // aggregates refused on proof
 	liars   map[Hotkey]bool         // proven equivocators
 	proofs  map[string][]byte       // evidence not yet published
-	weights bool                    // weights to set
-	save    bool                    // ledger to save
+	// evidenceNext is the first window whose evidence is still to be read.
+	evidenceNext uint64
+	weights      bool // weights to set
+	save         bool // ledger to save
 
 	statMu sync.Mutex
 	stats  ValidatorStats
@@ -330,6 +332,7 @@ func (v *Validator) process(ctx context.Context, w uint64) (bool, error) {
 			return false, err
 		}
 		v.decodeSlices(ww)
+		v.readEvidence(ctx, ww)
 		if err := v.score(ctx, ww); err != nil {
 			return false, err
 		}
@@ -764,7 +767,7 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l p
 		}
 		if s != nil && s.raw != nil && s.peer.Hotkey == e.Hotkey {
 			if mine, err := Decode(s.raw, x); err == nil && mine.PayloadHash(v.model.Layout()) != sum {
-				v.equivocated(prev.w, s)
+				v.equivocated(prev.w, s.peer.UID, s.peer.Hotkey, s.raw)
 			}
 		}
 		cs = append(cs, Contribution{UID: e.UID, Hotkey: e.Hotkey, Payload: sum, Values: f.Tensors})
@@ -784,19 +787,20 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l p
 	return nil
 }
 
-// equivocated records a proven equivocation: s is this validator's copy of
-// a slice; another validly signed one by the same miner for the same window
-// has another payload. The evidence is published at this and later heads
-// until the upload succeeds.
-func (v *Validator) equivocated(w uint64, s *slot) {
-	if v.liars[s.peer.Hotkey] {
+// equivocated records a proven equivocation of the miner in window w: raw
+// is this validator's copy of its slice; another validly signed one for the
+// same window has another payload. The miner is slashed once; the evidence
+// of every window is published (at this and later heads until the upload
+// succeeds), so a lead that missed one window's sees the next.
+func (v *Validator) equivocated(w uint64, uid UID, hk Hotkey, raw []byte) {
+	v.proofs[EvidenceKey(v.p.NetUID, w, hk)] = raw
+	if v.liars[hk] {
 		return
 	}
 	v.count(func(st *ValidatorStats) { st.Equivocators++ })
-	v.liars[s.peer.Hotkey] = true
-	v.opt.Ledger.Record(w, s.peer.UID, s.peer.Hotkey, Score{Value: 0, Verdict: Slash, Reason: "two different signed slices"})
-	v.log.Warn("equivocation", "window", w, "uid", s.peer.UID, "miner", s.peer.Hotkey.String())
-	v.proofs[EvidenceKey(v.p.NetUID, w, s.peer.Hotkey)] = s.raw
+	v.liars[hk] = true
+	v.opt.Ledger.Record(w, uid, hk, Score{Value: 0, Verdict: Slash, Reason: "two different signed slices"})
+	v.log.Warn("equivocation", "window", w, "uid", uid, "miner", hk.String())
 }
 
 func (v *Validator) flushProofs(ctx context.Context) {
@@ -899,7 +903,6 @@ func (v *Validator) putConfirmed(ctx context.Context, key string, b []byte) erro
 // signs the aggregate and, when due, the checkpoint of base(w+1).
 func (v *Validator) build(ctx context.Context, ww *windowWork, turn int) (*publication, error) {
 	rank := turn
-	v.readEvidence(ctx, ww.w)
 	var cs []Contribution
 	raw := map[UID][]byte{}
 	for _, s := range ww.slots {
@@ -940,53 +943,100 @@ func (v *Validator) build(ctx context.Context, ww *windowWork, turn int) (*publi
 	return pub, nil
 }
 
-// readEvidence slashes miners whom other validators proved to equivocate in
-// window w−2 (published one window ago, so every validator sees the same).
-// It is best effort: evidence it cannot read now is read by a later lead.
-func (v *Validator) readEvidence(ctx context.Context, w uint64) {
+// readEvidence slashes miners whom other validators proved to equivocate:
+// every validator's evidence of the windows since its last look (up to w−2,
+// published at least a window ago, within retention) against its own copy of
+// the miner's slice — the one it fetched, or the one it merged as lead. Two
+// validly signed slices of one window with different payloads are the proof.
+// It is best effort: an equivocator leaves new evidence every window it
+// equivocates.
+func (v *Validator) readEvidence(ctx context.Context, ww *windowWork) {
+	w := ww.w
 	if w < 2 {
 		return
 	}
-	old := v.work[w-2]
-	ww := v.work[w]
-	if old == nil || ww == nil {
-		return
+	from := max(v.evidenceNext, v.p.FirstWindow)
+	if w > v.p.Retention {
+		from = max(from, w-v.p.Retention)
 	}
-	prefix := EvidencePrefix(v.p.NetUID, w-2)
-	for _, p := range ww.peers {
-		if !p.ValidatorPermit || p.Hotkey == v.me {
-			continue
-		}
-		st, err := v.cfg.Buckets.Open(ctx, p.Hotkey, p.commit)
-		if err != nil {
-			continue
-		}
-		objs, err := st.List(ctx, prefix)
-		if err != nil {
-			continue
-		}
-		for _, o := range objs {
-			hk, err := ParseHotkey(strings.TrimSuffix(strings.TrimPrefix(o.Key, prefix), ".safetensors"))
-			if err != nil || v.liars[hk] {
+	v.evidenceNext = max(v.evidenceNext, w-1)
+	for x := from; x+2 <= w; x++ {
+		prefix := EvidencePrefix(v.p.NetUID, x)
+		for _, p := range ww.peers {
+			if !p.ValidatorPermit || p.Hotkey == v.me {
 				continue
 			}
-			var mine *slot
-			for i := range old.slots {
-				if old.slots[i].peer.Hotkey == hk {
-					mine = &old.slots[i]
+			st, err := v.cfg.Buckets.Open(ctx, p.Hotkey, p.commit)
+			if err != nil {
+				continue
+			}
+			objs, err := st.List(ctx, prefix)
+			if err != nil {
+				continue
+			}
+			for _, o := range objs {
+				hk, err := ParseHotkey(strings.TrimSuffix(strings.TrimPrefix(o.Key, prefix), ".safetensors"))
+				if err != nil || v.liars[hk] {
+					continue
+				}
+				miner := slices.IndexFunc(ww.peers, func(q peer) bool { return q.Hotkey == hk })
+				if miner < 0 {
+					continue
+				}
+				mine, raw := v.ownCopy(ctx, x, hk)
+				if mine == nil {
+					continue
+				}
+				e := v.expectSliceOf(ctx, x, hk)
+				if e == nil {
+					continue
+				}
+				f, _, err := v.fetch(ctx, p, o.Key, e)
+				if err == nil && f.PayloadHash(v.model.Layout()) != mine.PayloadHash(v.model.Layout()) {
+					v.equivocated(x, ww.peers[miner].UID, hk, raw)
 				}
 			}
-			if mine == nil || mine.file == nil {
-				continue
-			}
-			x := v.expect(KindSlice, old.w, old.idx)
-			x.Seed, x.Base, x.Hotkey = &old.seed, &old.state, &hk
-			f, _, err := v.fetch(ctx, p, o.Key, x)
-			if err == nil && f.PayloadHash(v.model.Layout()) != mine.sum {
-				v.equivocated(old.w, mine)
+		}
+	}
+}
+
+// expectSliceOf returns the expectations for hotkey's slice of window x,
+// whatever base it names (two signed slices of one window are a proof).
+func (v *Validator) expectSliceOf(ctx context.Context, x uint64, hk Hotkey) *Expect {
+	seed, idx, err := v.seed(ctx, x)
+	if err != nil {
+		return nil
+	}
+	e := v.expect(KindSlice, x, idx)
+	e.Seed, e.Hotkey = &seed, &hk
+	return e
+}
+
+// ownCopy returns this validator's copy of hotkey's slice of window x: the
+// one it fetched (still held), or the one it merged as lead (its used copy).
+func (v *Validator) ownCopy(ctx context.Context, x uint64, hk Hotkey) (*File, []byte) {
+	e := v.expectSliceOf(ctx, x, hk)
+	if e == nil {
+		return nil, nil
+	}
+	if ww := v.work[x]; ww != nil {
+		for i := range ww.slots {
+			if s := &ww.slots[i]; s.peer.Hotkey == hk && s.raw != nil {
+				if f, err := Decode(s.raw, e); err == nil {
+					return f, s.raw
+				}
 			}
 		}
 	}
+	b, err := v.cfg.Bucket.Get(ctx, UsedKey(v.p.NetUID, x, hk), e.MaxFileBytes())
+	if err != nil {
+		return nil, nil
+	}
+	f, err := Decode(b, e)
+	if err != nil {
+		return nil, nil
+	}
+	return f, b
 }
 
 // checkpoint encodes base(v.window) as a signed checkpoint.

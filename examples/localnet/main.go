@@ -42,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sample := fs.Int("sample", def.SampleSize, "miners each validator recomputes per window")
 	verbose := fs.Bool("v", false, "log the participants' work to stderr")
 	modelName := fs.String("model", "mlp", `architecture: "mlp" (fast) or "gpt-tiny" (GPT-2 tiny preset: slow on a CPU)`)
+	ledger := fs.String("ledger", localnet.LedgerVerified, "validators' ledger rule: "+localnet.LedgerVerified+" (pay only for verified work) or "+localnet.LedgerMovingAverage+" (v1)")
 	chaos := fs.String("chaos", "", "a named fault scenario ("+strings.Join(localnet.Scenarios(), ", ")+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -52,6 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if opts.Model == "gpt-tiny" {
 		opts.PageLength = 129 // one full sequence of the tiny GPT per page
 	}
+	opts.Ledger = *ledger
 	var err error
 	if *chaos != "" {
 		if opts.Chaos, err = localnet.Scenario(*chaos); err != nil {
