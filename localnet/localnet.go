@@ -106,14 +106,15 @@ type Options struct {
 }
 
 // DefaultOptions is the README's network: five honest miners, every built-in
-// adversary once, two validators, 24 windows of a small byte-level model.
+// adversary once, two validators, 96 windows of a small byte-level model
+// (long enough for verified credit to vest and be paid).
 func DefaultOptions() Options {
 	var advs []Adversary
 	for _, n := range BuiltinNames() {
 		a, _ := Builtin(n)
 		advs = append(advs, a)
 	}
-	return Options{Miners: 5, Adversaries: advs, Validators: 2, Windows: 24, Seed: "bistro", SampleSize: 4,
+	return Options{Miners: 5, Adversaries: advs, Validators: 2, Windows: 96, Seed: "bistro", SampleSize: 4,
 		Context: 8, Embed: 16, Hidden: 64, PageLength: 256, HeldOut: 16}
 }
 
