@@ -66,18 +66,44 @@ type Sampler interface {
 	Sample(window uint64, candidates []UID, evaluated func(UID) bool, n int) []UID
 }
 
-// Ledger keeps each miner's moving-average score and turns the averages into
-// weights. It is validator-local and must persist across restarts.
+// Ledger keeps each miner's record and turns it into weights. It is
+// validator-local and must persist across restarts (LedgerSaver); the
+// default, VerifiedWork, is also a WindowLedger. Implementations are safe for
+// concurrent use.
 type Ledger interface {
 	// Record adds one evaluation; a hotkey different from the one the uid
-	// had starts that uid afresh.
+	// had starts that uid afresh. The validator records each (window, uid)
+	// once (plus a late proof of equivocation).
 	Record(window uint64, uid UID, hotkey Hotkey, s Score)
-	// Evaluated reports whether uid has at least one evaluation.
+	// Evaluated reports whether uid was evaluated (or, for a WindowLedger,
+	// drawn for recomputation) before: the sampler takes others first.
 	Evaluated(uid UID) bool
 	// Eligible reports whether the lead may merge uid's slices: at least one
-	// passed evaluation and never slashed (SPEC.md §9).
+	// passed evaluation and no standing penalty (SPEC.md §9, §11).
 	Eligible(uid UID) bool
 	// Weights returns u16 weights, normalized and max-upscaled as Subtensor
 	// expects, for the uids with at least one evaluation, sorted by uid.
 	Weights() ([]UID, []uint16)
+}
+
+// LedgerSaver is the optional interface of a Ledger that persists itself.
+// The validator calls Save with the path of ledger.json in its StateDir after
+// every window it records, and again at later heads until it succeeds. Save
+// must replace the file atomically: a crash leaves the old or the new one.
+type LedgerSaver interface {
+	Save(path string) error
+}
+
+// WindowLedger is the optional capability of a Ledger that counts every
+// window for every miner, verified or not (VerifiedWork). After recording a
+// window's evaluations with Record, the validator calls CloseWindow once with
+// every miner it judged that window and the probability it had of
+// recomputing each. A Ledger without it gets the v1 flow: cheap-check
+// failures recorded for every miner, recomputations for the sample.
+type WindowLedger interface {
+	Ledger
+	// CloseWindow ends window w: miners are the ones present (announced)
+	// this window with their inclusion probabilities, in (0, 1]. Calls
+	// come in increasing w; a repeated or older w is ignored.
+	CloseWindow(w uint64, miners []WindowMiner)
 }

@@ -25,14 +25,6 @@ var ErrAggregateMismatch = errors.New("bistro: the lead's aggregate does not mat
 // slice through transport errors before recording the miner as unreachable.
 const SliceFetchAttempts = 3
 
-// LedgerSaver is the optional interface of a Ledger that persists itself.
-// The validator calls Save with the path of ledger.json in its StateDir after
-// every window it records, and again at later heads until it succeeds. Save
-// must replace the file atomically: a crash leaves the old or the new one.
-type LedgerSaver interface {
-	Save(path string) error
-}
-
 // ValidatorOptions are a validator's local choices; none of them can split
 // the network. Zero values take the defaults.
 type ValidatorOptions struct {

@@ -12,20 +12,6 @@ import (
 	"github.com/bistro-go/bistro/internal/atomicfile"
 )
 
-// WindowLedger is the optional capability of a Ledger that counts every
-// window for every miner, verified or not (VerifiedWork). After recording a
-// window's evaluations with Record, the validator calls CloseWindow once with
-// every miner it judged that window and the probability it had of
-// recomputing each. A Ledger without it gets the v1 flow: cheap-check
-// failures recorded for every miner, recomputations for the sample.
-type WindowLedger interface {
-	Ledger
-	// CloseWindow ends window w: miners are the ones present (announced)
-	// this window with their inclusion probabilities, in (0, 1]. Calls
-	// come in increasing w; a repeated or older w is ignored.
-	CloseWindow(w uint64, miners []WindowMiner)
-}
-
 // WindowMiner is one miner of a closed window.
 type WindowMiner struct {
 	UID    UID
