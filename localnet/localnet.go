@@ -1168,7 +1168,9 @@ func newChain(opts Options, p *bistro.Params) (*subtensor.Local, error) {
 	sn.ImmunityPeriod = 1 << 20
 	sn.MinNonImmuneUIDs = 0
 	sn.Tempo = p.BlocksPerWindow
-	sn.ActivityCutoff = 1 << 20
+	// A validator that set no weights for 4 windows (down, or stalled) leaves
+	// consensus, as on Subtensor (whose default is about 14 tempos).
+	sn.ActivityCutoff = 4 * p.BlocksPerWindow
 	sn.WeightsRateLimit = p.BlocksPerWindow - 1
 	sn.WeightsVersionKey = bistro.ProtocolVersion
 	sn.MinAllowedWeights = 1
