@@ -302,22 +302,37 @@ func LoadVerifiedWork(path string, opt VerifiedWorkOptions) (*VerifiedWork, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := l.load(path, b); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// load fills an empty ledger from a saved file's bytes.
+func (l *VerifiedWork) load(path string, b []byte) error {
 	var f verifiedFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorruptLedger, path, err)
+		return fmt.Errorf("%w: %s: %v", ErrCorruptLedger, path, err)
 	}
 	if f.Version == 1 {
-		return l, nil
+		return nil
 	}
 	if f.Version != 2 || f.Rule != "verified-work" {
-		return nil, fmt.Errorf("%w: %s: version %d, rule %q", ErrCorruptLedger, path, f.Version, f.Rule)
+		return fmt.Errorf("%w: %s: version %d, rule %q", ErrCorruptLedger, path, f.Version, f.Rule)
 	}
+	finite := func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }
 	for u, e := range f.Entries {
-		if e == nil || !(e.Average >= 0) || math.IsInf(e.Average, 0) || e.Evaluations < 0 {
-			return nil, fmt.Errorf("%w: %s: bad entry for uid %d", ErrCorruptLedger, path, u)
+		ok := e != nil && finite(e.Average) && finite(e.Credit) && finite(e.Forfeited) && e.Evaluations >= 0 &&
+			e.Passes >= 0 && e.Fails >= 0 && e.Slashes >= 0 && e.Sampled >= 0 && len(e.Unvested) <= 1<<16
+		for _, v := range e.Unvested {
+			ok = ok && finite(v.Credit)
+		}
+		if !ok {
+			clear(l.entries)
+			return fmt.Errorf("%w: %s: bad entry for uid %d", ErrCorruptLedger, path, u)
 		}
 		l.entries[u] = e
 	}
 	l.closed = f.Closed
-	return l, nil
+	return nil
 }

@@ -3,6 +3,8 @@ package bistro_test
 import (
 	"crypto/sha256"
 	"fmt"
+	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -307,4 +309,49 @@ func TestVerifiedWorkFlatInSize(t *testing.T) {
 		}
 		assert.InDelta(t, 1, sum/float64(count), 0.1, "the mean honest rate at %d miners", n)
 	}
+}
+
+// FuzzLoadVerifiedWork: a ledger file of any bytes is loaded or refused with
+// ErrCorruptLedger, never a panic, and a loaded one holds only finite,
+// non-negative figures that the ledger can keep using.
+func FuzzLoadVerifiedWork(f *testing.F) {
+	l, err := bistro.NewVerifiedWork(bistro.DefaultVerifiedWorkOptions())
+	require.NoError(f, err)
+	for w := uint64(0); w < 12; w++ {
+		l.Record(w, 1, hotkey(1), pass)
+		if w == 9 {
+			l.Record(w, 2, hotkey(2), fail)
+		}
+		l.CloseWindow(w, []bistro.WindowMiner{{UID: 1, Hotkey: hotkey(1), Inclusion: 0.5, Interval: 2, Sampled: true},
+			{UID: 2, Hotkey: hotkey(2), Inclusion: 0.5, Interval: 2}})
+	}
+	path := filepath.Join(f.TempDir(), "seed.json")
+	require.NoError(f, l.Save(path))
+	good, err := os.ReadFile(path)
+	require.NoError(f, err)
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"alpha":0.2,"entries":{}}`))
+	f.Add([]byte(`{"version":2,"rule":"verified-work","entries":{"1":{"average":-1}}}`))
+	f.Add([]byte(`{"version":2,"rule":"verified-work","entries":{"1":{"unvested":[{"window":1,"credit":1e400}]}}}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "ledger.json")
+		require.NoError(t, os.WriteFile(path, b, 0o600))
+		l, err := bistro.LoadVerifiedWork(path, bistro.DefaultVerifiedWorkOptions())
+		if err != nil {
+			require.ErrorIs(t, err, bistro.ErrCorruptLedger)
+			return
+		}
+		for u := bistro.UID(0); u < 4; u++ {
+			l.Record(100, u, hotkey(int(u)), pass)
+		}
+		l.CloseWindow(100, []bistro.WindowMiner{{UID: 1, Hotkey: hotkey(1), Inclusion: 1}})
+		uids, ws := l.Weights()
+		require.Len(t, ws, len(uids))
+		for _, u := range uids {
+			e, ok := l.Entry(u)
+			require.True(t, ok)
+			require.False(t, math.IsNaN(e.Average) || math.IsInf(e.Average, 0) || e.Average < 0)
+		}
+	})
 }
