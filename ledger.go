@@ -283,10 +283,27 @@ func (l *MovingAverage) Save(path string) error {
 	l.mu.Lock()
 	b, err := json.MarshalIndent(ledgerFile{Version: 1, Alpha: l.alpha, Entries: l.entries}, "", " ")
 	l.mu.Unlock()
+	return writeLedger(path, b, err)
+}
+
+// writeLedger writes a marshalled ledger atomically.
+func writeLedger(path string, b []byte, err error) error {
 	if err != nil {
 		return err
 	}
 	return atomicfile.Write(path, b)
+}
+
+// readLedger returns a ledger file's bytes, nil when there is none.
+func readLedger(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
 }
 
 // LoadMovingAverage reads a ledger saved by Save. A missing file gives an
@@ -296,12 +313,12 @@ func LoadMovingAverage(path string, alpha float64) (*MovingAverage, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return l, nil
-	}
+	b, err := readLedger(path)
 	if err != nil {
 		return nil, err
+	}
+	if b == nil {
+		return l, nil
 	}
 	var f ledgerFile
 	if err := json.Unmarshal(b, &f); err != nil || f.Version != 1 {

@@ -2,14 +2,10 @@ package bistro
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"sync"
-
-	"github.com/bistro-go/bistro/internal/atomicfile"
 )
 
 // WindowMiner is one miner of a closed window.
@@ -278,10 +274,7 @@ func (l *VerifiedWork) Save(path string) error {
 	b, err := json.MarshalIndent(verifiedFile{Version: 2, Rule: "verified-work", Options: l.opt, Closed: l.closed,
 		Entries: l.entries}, "", " ")
 	l.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(path, b)
+	return writeLedger(path, b, err)
 }
 
 // LoadVerifiedWork reads a ledger saved by Save. A missing file, or one of
@@ -292,15 +285,12 @@ func LoadVerifiedWork(path string, opt VerifiedWorkOptions) (*VerifiedWork, erro
 	if err != nil {
 		return nil, err
 	}
-	if path == "" {
-		return l, nil
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return l, nil
-	}
+	b, err := readLedger(path)
 	if err != nil {
 		return nil, err
+	}
+	if b == nil {
+		return l, nil
 	}
 	if err := l.load(path, b); err != nil {
 		return nil, err
