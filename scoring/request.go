@@ -73,7 +73,7 @@ var fields = []struct {
 // is an *Error with code BadRequest.
 func ParseRequest(b []byte) (*Request, error) {
 	if len(b) > MaxRequestBytes {
-		return nil, badRequest("", "request of %d bytes, more than %d", len(b), MaxRequestBytes)
+		return nil, badRequest("", "request larger than %d bytes", MaxRequestBytes)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, badRequest("", "request is empty (want a JSON object)")

@@ -58,19 +58,25 @@ import (
 )
 
 // ScoreJSON answers a request document with a response document (one line
-// of JSON, no newline). It never panics: a panic while scoring becomes an
+// of JSON, no newline): ScoreDocument(ctx, request).Encode().
+func ScoreJSON(ctx context.Context, request []byte) []byte {
+	return ScoreDocument(ctx, request).Encode()
+}
+
+// ScoreDocument parses a request document (ParseRequest) and scores it. It
+// never returns nil and never panics: a panic while scoring becomes an
 // Internal error whose message says so.
-func ScoreJSON(ctx context.Context, request []byte) (response []byte) {
+func ScoreDocument(ctx context.Context, request []byte) (resp *Response) {
 	defer func() {
 		if r := recover(); r != nil {
-			response = Recovered(r).Encode()
+			resp = Recovered(r)
 		}
 	}()
 	req, err := ParseRequest(request)
 	if err != nil {
-		return (&Response{Error: asError(err)}).Encode()
+		return &Response{Error: asError(err)}
 	}
-	return Score(ctx, req).Encode()
+	return Score(ctx, req)
 }
 
 // Recovered is the response for a recovered panic value r.

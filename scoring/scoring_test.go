@@ -345,7 +345,7 @@ func TestParseRequest(t *testing.T) {
 		{"aggregates not paths", strings.Replace(full, `"dataset"`, `"aggregates":[1],"dataset"`, 1), `request field "aggregates" is an array, want an array of paths`},
 		{"null fields", `{"params":null,"checkpoint":"c","dataset":"optics","window":null,"hotkey":"h","seed":"s","slice":"x"}`, `request is missing fields "params", "window"`},
 		{"empty path in aggregates", strings.Replace(full, `"dataset"`, `"aggregates":["a",""],"dataset"`, 1), `request field "aggregates" has an empty path at index 1`},
-		{"huge", `{"params":"` + strings.Repeat("p", scoring.MaxRequestBytes) + `"}`, "request of 1048589 bytes, more than 1048576"},
+		{"huge", `{"params":"` + strings.Repeat("p", scoring.MaxRequestBytes) + `"}`, "request larger than 1048576 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := scoring.ParseRequest([]byte(tc.doc))
