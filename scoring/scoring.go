@@ -57,16 +57,33 @@ import (
 	"github.com/bistro-go/bistro/train/data"
 )
 
+// Options tune how requests are scored; the zero value is the default. They
+// never change an answer: recomputation is bit-identical at any number of
+// workers.
+type Options struct {
+	// Workers bounds the goroutines of one recomputation (the trainer's
+	// Workers); 0 means GOMAXPROCS. 1 keeps all the work on the calling
+	// goroutine, where ScoreDocument can recover a panic: the C library's
+	// choice (its callers get parallelism by calling from several threads).
+	Workers int
+}
+
 // ScoreJSON answers a request document with a response document (one line
-// of JSON, no newline): ScoreDocument(ctx, request).Encode().
+// of JSON, no newline) under the default Options.
 func ScoreJSON(ctx context.Context, request []byte) []byte {
-	return ScoreDocument(ctx, request).Encode()
+	return Options{}.ScoreDocument(ctx, request).Encode()
+}
+
+// ScoreDocument parses a request document (ParseRequest) and scores it under
+// the default Options; see Options.ScoreDocument.
+func ScoreDocument(ctx context.Context, request []byte) *Response {
+	return Options{}.ScoreDocument(ctx, request)
 }
 
 // ScoreDocument parses a request document (ParseRequest) and scores it. It
-// never returns nil and never panics: a panic while scoring becomes an
-// Internal error whose message says so.
-func ScoreDocument(ctx context.Context, request []byte) (resp *Response) {
+// never returns nil and never lets a panic of the calling goroutine out: a
+// panic while scoring becomes an Internal error whose message says so.
+func (o Options) ScoreDocument(ctx context.Context, request []byte) (resp *Response) {
 	defer func() {
 		if r := recover(); r != nil {
 			resp = Recovered(r)
@@ -76,7 +93,7 @@ func ScoreDocument(ctx context.Context, request []byte) (resp *Response) {
 	if err != nil {
 		return &Response{Error: asError(err)}
 	}
-	return Score(ctx, req)
+	return o.Score(ctx, req)
 }
 
 // Recovered is the response for a recovered panic value r.
@@ -85,10 +102,16 @@ func Recovered(r any) *Response {
 	return &Response{Error: &Error{Code: Internal, Message: msg}}
 }
 
+// Score scores the request under the default Options. It never returns nil:
+// bad input is a Response with Error set.
+func Score(ctx context.Context, req *Request) *Response {
+	return Options{}.Score(ctx, req)
+}
+
 // Score scores the request. It never returns nil: bad input is a Response
 // with Error set.
-func Score(ctx context.Context, req *Request) *Response {
-	resp, err := score(ctx, req)
+func (o Options) Score(ctx context.Context, req *Request) *Response {
+	resp, err := o.score(ctx, req)
 	if err != nil {
 		return &Response{Error: asError(err)}
 	}
@@ -103,7 +126,7 @@ func asError(err error) *Error {
 	return &Error{Code: Internal, Message: err.Error(), err: err}
 }
 
-func score(ctx context.Context, req *Request) (*Response, error) {
+func (o Options) score(ctx context.Context, req *Request) (*Response, error) {
 	if req == nil {
 		return nil, badRequest("", "no request")
 	}
@@ -119,7 +142,7 @@ func score(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, fileError("params", req.Params, err, BadParams)
 	}
-	trainer, layout, err := NewTrainer(&p)
+	trainer, layout, err := newTrainer(&p, o.Workers)
 	if err != nil {
 		return nil, fileError("params", req.Params, err, BadParams)
 	}
@@ -210,6 +233,10 @@ func (r *recorder) Score(miner, validator [][]float32) bistro.Score {
 // NewTrainer returns the trainer and the layout of the model p names
 // (mlp/v1 or gpt2/v1), checking the layout against p.Model.Parameters.
 func NewTrainer(p *bistro.Params) (bistro.Trainer, bistro.Layout, error) {
+	return newTrainer(p, 0)
+}
+
+func newTrainer(p *bistro.Params, workers int) (bistro.Trainer, bistro.Layout, error) {
 	var (
 		tr     bistro.Trainer
 		layout bistro.Layout
@@ -217,11 +244,12 @@ func NewTrainer(p *bistro.Params) (bistro.Trainer, bistro.Layout, error) {
 	)
 	switch p.Model.Arch {
 	case train.MLPArch:
-		tr = &train.MLP{}
+		tr = &train.MLP{Workers: workers}
 		layout, err = train.MLPLayout(p.Model)
 	case train.GPTArch:
 		var g train.GPT
 		if g, err = train.NewGPT(p.Model); err == nil {
+			g.Workers = workers
 			tr = g
 			layout, err = train.GPTLayout(p.Model)
 		}
