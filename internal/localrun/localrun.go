@@ -55,6 +55,43 @@ func (r *Run) ParamsPath() string { return filepath.Join(r.Dir, "params.json") }
 // "Miner1", "Adversary0-lazy").
 func (r *Run) Bucket(name string) string { return filepath.Join(r.Dir, "buckets", name) }
 
+// Object is the path of the object at key in the named participant's
+// bucket.
+func (r *Run) Object(bucket, key string) string {
+	return filepath.Join(r.Bucket(bucket), filepath.FromSlash(key))
+}
+
+// Lead names the bucket that holds checkpoints: the lead's.
+func (r *Run) Lead() (string, error) {
+	buckets, err := os.ReadDir(filepath.Join(r.Dir, "buckets"))
+	if err != nil {
+		return "", err
+	}
+	for _, b := range buckets {
+		if _, err := os.Stat(r.Object(b.Name(), bistro.CheckpointPrefix(r.Params.NetUID))); err == nil {
+			return b.Name(), nil
+		}
+	}
+	return "", errors.New("localrun: no bucket holds checkpoints")
+}
+
+// Slice is the path of the slice of window w by hotkey, in whichever
+// bucket holds it; "" when none does.
+func (r *Run) Slice(w uint64, hotkey string) string {
+	hk, err := bistro.ParseHotkey(hotkey)
+	if err != nil {
+		return ""
+	}
+	buckets, _ := os.ReadDir(filepath.Join(r.Dir, "buckets"))
+	for _, b := range buckets {
+		path := r.Object(b.Name(), bistro.SliceKey(r.Params.NetUID, w, hk))
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+	}
+	return ""
+}
+
 // Make runs the network of o in dir (o.Dir is set to it) and writes
 // dir/params.json.
 func Make(ctx context.Context, dir string, o localnet.Options) (*Run, error) {
