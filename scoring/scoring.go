@@ -329,22 +329,28 @@ func LoadBase(p *bistro.Params, layout bistro.Layout, w uint64, checkpoint strin
 			bistro.ErrWrongBase, theta, p.GenesisDigest)
 	}
 
-	// The aggregates base(w) needs, as Participant.advance applies them.
-	var want []uint64
-	for v := ck.Window; v < w; v++ {
-		if a, ok := win.LastApplied(v + 1); ok {
-			want = append(want, a)
+	// The aggregates base(w) needs: those in base(w) and not in base(c).
+	// Counted, not enumerated: the request's window is not trusted to be
+	// near the checkpoint's.
+	var start, count uint64
+	if end, ok := win.LastApplied(w); ok {
+		start = p.FirstWindow
+		if prev, ok := win.LastApplied(ck.Window); ok {
+			start = prev + 1
+		}
+		if end >= start {
+			count = end - start + 1
 		}
 	}
-	if len(aggregates) != len(want) {
+	if uint64(len(aggregates)) != count {
 		var needs string
-		switch len(want) {
+		switch count {
 		case 0:
 			needs = "needs no aggregates"
 		case 1:
-			needs = fmt.Sprintf("needs the aggregate of window %d", want[0])
+			needs = fmt.Sprintf("needs the aggregate of window %d", start)
 		default:
-			needs = fmt.Sprintf("needs the aggregates of windows %d…%d in order (%d)", want[0], want[len(want)-1], len(want))
+			needs = fmt.Sprintf("needs the aggregates of windows %d…%d in order (%d)", start, start+count-1, count)
 		}
 		return nil, bistro.Hash{}, badRequest("aggregates", "base(%d) from the checkpoint of window %d %s; the request names %d",
 			w, ck.Window, needs, len(aggregates))
@@ -357,7 +363,7 @@ func LoadBase(p *bistro.Params, layout bistro.Layout, w uint64, checkpoint strin
 		if err != nil {
 			return nil, bistro.Hash{}, fileError(field, path, err, Internal)
 		}
-		e := &bistro.Expect{Kind: bistro.KindAggregate, Params: p, Window: want[i], Layout: layout, Indices: idx,
+		e := &bistro.Expect{Kind: bistro.KindAggregate, Params: p, Window: start + uint64(i), Layout: layout, Indices: idx,
 			Seed: &seed, Base: &state, Hotkey: lead}
 		b, err := readCapped(path, e.MaxFileBytes())
 		if err != nil {

@@ -401,3 +401,30 @@ func FuzzParseRequest(f *testing.F) {
 		require.NoError(t, json.Unmarshal(out, &resp), "%s", out)
 	})
 }
+
+// TestLoadBaseCounts: the aggregates a base needs are counted from the
+// windows, never enumerated, so a far window is refused at once.
+func TestLoadBaseCounts(t *testing.T) {
+	c := newChain(t)
+	for _, tc := range []struct {
+		w          uint64
+		aggregates []string
+		want       string
+	}{
+		{1, nil, ""},
+		{2, []string{c.aggregate0}, ""},
+		{1, []string{c.aggregate0}, "base(1) from the checkpoint of window 0 needs no aggregates; the request names 1"},
+		{3, []string{c.aggregate0}, "base(3) from the checkpoint of window 0 needs the aggregates of windows 0…1 in order (2); the request names 1"},
+		{math.MaxUint64, nil, "base(18446744073709551615) from the checkpoint of window 0 needs the aggregates of windows 0…18446744073709551613 in order (18446744073709551614); the request names 0"},
+	} {
+		_, _, err := scoring.LoadBase(&c.p, c.layout, tc.w, c.checkpoint, tc.aggregates, nil)
+		if tc.want == "" {
+			assert.NoError(t, err, "window %d", tc.w)
+			continue
+		}
+		var e *scoring.Error
+		require.ErrorAs(t, err, &e, "window %d", tc.w)
+		assert.Equal(t, scoring.BadRequest, e.Code)
+		assert.Equal(t, tc.want, e.Message)
+	}
+}
