@@ -407,6 +407,9 @@ func metadata(b []byte) map[string]string {
 
 // headerOnly reads the header of the file at path (at most 16 MiB), or nil.
 func headerOnly(path string) []byte {
+	if regular(path) != nil {
+		return nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -431,6 +434,10 @@ func headerOnly(path string) []byte {
 // readCapped reads the file at path, refusing one of more than max bytes
 // before reading it (and one that grows past max while it is read).
 func readCapped(path string, max int64) ([]byte, error) {
+	// Stat before opening: opening a FIFO would block the caller.
+	if err := regular(path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -454,6 +461,19 @@ func readCapped(path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: grew past %d bytes while read", bistro.ErrTooLarge, max)
 	}
 	return b, nil
+}
+
+// regular reports errNotRegular unless path names a regular file (after
+// symbolic links).
+func regular(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return errNotRegular
+	}
+	return nil
 }
 
 // OpenDataset opens the dataset spec names (see Request.Dataset; key is

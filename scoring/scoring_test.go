@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -252,6 +253,8 @@ func TestScoreErrors(t *testing.T) {
 	flipped[len(flipped)-4] ^= 1
 	flippedAgg := writeRaw("flipped-aggregate.safetensors", flipped)
 	garbageParams := writeRaw("garbage-params.json", []byte(`{"protocol": 1`))
+	fifo := filepath.Join(c.dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644)) // opening it would block: it must be refused unopened
 
 	for _, tc := range []struct {
 		name    string
@@ -275,6 +278,8 @@ func TestScoreErrors(t *testing.T) {
 		{"slice missing", func(r *scoring.Request) { r.Slice = filepath.Join(c.dir, "nope.safetensors") }, scoring.Unreadable, "slice",
 			"slice " + filepath.Join(c.dir, "nope.safetensors") + ": no such file or directory"},
 		{"slice is a folder", func(r *scoring.Request) { r.Slice = c.dir }, scoring.Unreadable, "slice", "not a regular file"},
+		{"slice is a FIFO", func(r *scoring.Request) { r.Slice = fifo }, scoring.Unreadable, "slice", "not a regular file"},
+		{"checkpoint is a device", func(r *scoring.Request) { r.Checkpoint = os.DevNull }, scoring.Unreadable, "checkpoint", "not a regular file"},
 		{"bad hotkey", func(r *scoring.Request) { r.Hotkey = "5Gxyz" }, scoring.BadRequest, "hotkey", `request field "hotkey" is not an SS58 address`},
 		{"bad seed", func(r *scoring.Request) { r.Seed = "abc" }, scoring.BadRequest, "seed", `request field "seed" is not a hash`},
 		{"wrong seed", func(r *scoring.Request) { r.Seed = c.seeds[1].String() }, scoring.WrongSeed, "slice", "wrong seed"},
