@@ -9,9 +9,12 @@
 //	bistro verify --params P [--window W] [--layout L.json] [--seed HEX] [--base HEX] [--hotkey SS58] FILE
 //	bistro manifest --page-length L [--tokenizer gpt2|bytes] (--out DIR | --store URL) SRC
 //	bistro genesis --out DIR [--seed TEXT] [--key URI] [--context C --embed E --hidden H] [--page-length L]
+//	bistro score --params P --checkpoint C [--aggregate A]... --dataset D --window W --hotkey SS58 --seed HEX [--lead SS58] SLICE
 //
 // Results go to stdout, errors to stderr. The exit status is 0 on success, 1
-// when a file is invalid or cannot be read, and 2 on a usage error.
+// when a file is invalid or cannot be read, and 2 on a usage error; score
+// prints one JSON object in every case and exits 0 for a score (pass, fail
+// or slash) and with a status per error code on bad input (bistro score -h).
 package main
 
 import (
@@ -53,9 +56,16 @@ commands:
         draw θ₀ of an mlp/v1 model from a seed, write it as a signed
         checkpoint (genesis.safetensors) and a Params file pinning its digest
         and the offline dataset (params.json)
+  score --params P --checkpoint C [--aggregate A]... --dataset D --window W
+        --hotkey SS58 --seed HEX [--lead SS58] SLICE      (or --request FILE|-)
+        score one miner's slice as a validator does: the checks, then the
+        recomputation on base(W) (the checkpoint with the aggregates
+        replayed); one JSON object: verdict, value, rel_err, reason, or an
+        error with its code; see bistro score -h
   help  print this message
 
-Flags may come before or after FILE. Exit status: 0 ok, 1 invalid file, 2 usage.
+Flags may come before or after FILE. Exit status: 0 ok, 1 invalid file, 2 usage
+(score: 0 for a score, pass or fail, and one status per error code).
 `
 
 func main() {
@@ -83,8 +93,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runManifest(rest, stdout, stderr)
 	case "genesis":
 		return runGenesis(rest, stdout, stderr)
+	case "score":
+		return runScore(rest, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "bistro: unknown command %q (want params, inspect, verify, manifest or genesis; see bistro help)\n", cmd)
+		fmt.Fprintf(stderr, "bistro: unknown command %q (want params, inspect, verify, manifest, genesis or score; see bistro help)\n", cmd)
 		return exitUsage
 	}
 }
@@ -106,21 +118,9 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 // that exactly want positional arguments remain. Everything after "--" is
 // positional. A non-nil error has been reported already.
 func parseArgs(fs *flag.FlagSet, args []string, want int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		if len(rest) == 0 {
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(pos) != want {
 		err := fmt.Errorf("want %d argument(s), got %d: %q", want, len(pos), pos)
@@ -129,6 +129,27 @@ func parseArgs(fs *flag.FlagSet, args []string, want int) ([]string, error) {
 		return nil, err
 	}
 	return pos, nil
+}
+
+// parseInterspersed parses flags placed anywhere among the positional
+// arguments and returns the positional ones; everything after "--" is
+// positional. A non-nil error has been reported already.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 // sentinels are the root package's error classes, in the order they are
