@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -495,12 +497,13 @@ func sameKeys(doc, canon []byte) error {
 	if err != nil {
 		return err
 	}
-	for k := range want {
+	// In sorted order: the error names the same field every time.
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if !got[k] {
 			return fmt.Errorf("field %s missing", k)
 		}
 	}
-	for k := range got {
+	for _, k := range slices.Sorted(maps.Keys(got)) {
 		if !want[k] {
 			return fmt.Errorf("field %s unknown (names are case-sensitive)", k)
 		}
