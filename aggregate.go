@@ -314,6 +314,7 @@ func selectK(c []float64, k int) {
 	}
 	insertionSort(c[lo:hi])
 }
+
 // Scales returns 1 for every contribution.
 func (Mean) Scales(norms []float64) []float64 {
 	out := make([]float64, len(norms))
