@@ -378,16 +378,10 @@ func Norm(values [][]float32) float64 {
 // cannot be told from their original); the rest are merged tensor by tensor
 // by agg. It returns the merged tensors, each of len(indices[t]), and the
 // manifest of the contributions used, and the uids dropped as duplicates.
-// The working memory beyond the inputs is one tensor plus one column.
+// It is MergeStream over contributions held in memory.
 func MergeSlices(agg Aggregator, indices Indices, contributions []Contribution) ([][]float32, []ManifestEntry, []UID, error) {
-	cs := slices.Clone(contributions)
-	slices.SortFunc(cs, func(a, b Contribution) int { return int(a.UID) - int(b.UID) })
-	groups := map[Hash]int{}
-	hashes := make([]Hash, len(cs))
-	for i, c := range cs {
-		if i > 0 && cs[i-1].UID == c.UID {
-			return nil, nil, nil, fmt.Errorf("bistro: uid %d contributes twice", c.UID)
-		}
+	ss := make([]Streamed, len(contributions))
+	for i, c := range contributions {
 		if len(c.Values) != len(indices) {
 			return nil, nil, nil, fmt.Errorf("%w: uid %d has %d tensors, want %d", ErrWrongShape, c.UID, len(c.Values), len(indices))
 		}
@@ -396,14 +390,67 @@ func MergeSlices(agg Aggregator, indices Indices, contributions []Contribution) 
 				return nil, nil, nil, fmt.Errorf("%w: uid %d tensor %d has %d values, want %d", ErrWrongShape, c.UID, t, len(v), len(indices[t]))
 			}
 		}
-		hashes[i] = DeltaHash(c.Values)
-		groups[hashes[i]]++
+		ss[i] = Streamed{UID: c.UID, Hotkey: c.Hotkey, Payload: c.Payload, Delta: DeltaHash(c.Values), Norm: Norm(c.Values),
+			Values: c.Values}
 	}
-	var kept []Contribution
+	out := make([][]float32, len(indices))
+	manifest, dropped, err := MergeStream(agg, indices, ss, func(t int, merged []float32) error {
+		out[t] = slices.Clone(merged)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return out, manifest, dropped, nil
+}
+
+// Streamed is one accepted slice offered to MergeStream: what the merge
+// needs before it reads any tensor, and a way to read each tensor, so that a
+// lead never holds every slice of a window decoded at once.
+type Streamed struct {
+	UID     UID
+	Hotkey  Hotkey
+	Payload Hash
+	// Delta is DeltaHash of the values (or another collision-resistant
+	// digest of them, the same function for every contribution of a merge):
+	// contributions with equal Delta are copies of each other.
+	Delta Hash
+	// Norm is Norm of the values.
+	Norm float64
+	// Values, when not nil, are the tensors in memory (as in Contribution);
+	// otherwise Read is called.
+	Values [][]float32
+	// Read fills dst (len(indices[t])) with tensor t's values. MergeStream
+	// calls it at most once per tensor, in layout order, on one goroutine.
+	Read func(t int, dst []float32) error
+}
+
+// MergeStream is the lead's merge (SPEC.md §9) streamed tensor by tensor:
+// contributions are sorted by uid, every member of a group with the same
+// Delta is dropped, the rest are clipped by agg.Scales of their norms and
+// merged one tensor at a time. emit receives each merged tensor in layout
+// order; merged is reused once emit returns. It returns the manifest of the
+// contributions used and the uids dropped as duplicates. The result is the
+// same bits as MergeSlices for the same values, in any input order.
+//
+// Working memory: one buffer of the largest tensor per kept contribution
+// read through Read, one merged tensor, and the aggregator's columns —
+// O(miners × the largest tensor's slice), not O(miners × the slice).
+func MergeStream(agg Aggregator, indices Indices, contributions []Streamed, emit func(t int, merged []float32) error) ([]ManifestEntry, []UID, error) {
+	cs := slices.Clone(contributions)
+	slices.SortFunc(cs, func(a, b Streamed) int { return int(a.UID) - int(b.UID) })
+	groups := map[Hash]int{}
+	for i, c := range cs {
+		if i > 0 && cs[i-1].UID == c.UID {
+			return nil, nil, fmt.Errorf("bistro: uid %d contributes twice", c.UID)
+		}
+		groups[c.Delta]++
+	}
+	var kept []Streamed
 	var dropped []UID
 	var manifest []ManifestEntry
-	for i, c := range cs {
-		if groups[hashes[i]] > 1 {
+	for _, c := range cs {
+		if groups[c.Delta] > 1 {
 			dropped = append(dropped, c.UID)
 			continue
 		}
@@ -412,19 +459,47 @@ func MergeSlices(agg Aggregator, indices Indices, contributions []Contribution) 
 	}
 	norms := make([]float64, len(kept))
 	for i, c := range kept {
-		norms[i] = Norm(c.Values)
+		norms[i] = c.Norm
 	}
 	scales := agg.Scales(norms)
-	out := make([][]float32, len(indices))
-	inputs := make([][]float32, len(kept))
-	for t := range indices {
-		for i, c := range kept {
-			inputs[i] = c.Values[t]
-		}
-		out[t] = make([]float32, len(indices[t]))
-		agg.Merge(out[t], inputs, scales)
+	largest := 0
+	for _, ix := range indices {
+		largest = max(largest, len(ix))
 	}
-	return out, manifest, dropped, nil
+	bufs := make([][]float32, len(kept))
+	inputs := make([][]float32, len(kept))
+	merged := make([]float32, largest)
+	for t, ix := range indices {
+		for i, c := range kept {
+			var v []float32
+			switch {
+			case c.Values != nil:
+				if len(c.Values) != len(indices) {
+					return nil, nil, fmt.Errorf("%w: uid %d has %d tensors, want %d", ErrWrongShape, c.UID, len(c.Values), len(indices))
+				}
+				v = c.Values[t]
+			case c.Read != nil:
+				if bufs[i] == nil {
+					bufs[i] = make([]float32, largest)
+				}
+				v = bufs[i][:len(ix)]
+				if err := c.Read(t, v); err != nil {
+					return nil, nil, fmt.Errorf("bistro: merge: uid %d tensor %d: %w", c.UID, t, err)
+				}
+			default:
+				return nil, nil, fmt.Errorf("bistro: merge: uid %d has neither Values nor Read", c.UID)
+			}
+			if len(v) != len(ix) {
+				return nil, nil, fmt.Errorf("%w: uid %d tensor %d has %d values, want %d", ErrWrongShape, c.UID, t, len(v), len(ix))
+			}
+			inputs[i] = v
+		}
+		agg.Merge(merged[:len(ix)], inputs, scales)
+		if err := emit(t, merged[:len(ix)]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return manifest, dropped, nil
 }
 
 // ThetaHash returns the SHA-256 of a model's full parameters θ (SPEC.md

@@ -166,3 +166,32 @@ func TestTrimmedMeanInexactColumns(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeStreamMatchesMergeSlices(t *testing.T) {
+	idx := Indices{make([]uint32, 300), make([]uint32, 17), make([]uint32, 1)}
+	cs := honestSlices(idx, 23, 7)
+	cs = append(cs, Contribution{UID: 99, Values: cs[3].Values}) // a copy: both dropped
+	cs[5].Values[0][11] = 3e30
+	agg := TrimmedMean{ClipFactor: 2, Trim: 0.2, MedianBelow: 5}
+	want, wantManifest, wantDropped, err := MergeSlices(agg, idx, cs)
+	require.NoError(t, err)
+	ss := make([]Streamed, len(cs))
+	for i, c := range cs {
+		ss[len(cs)-1-i] = Streamed{UID: c.UID, Hotkey: c.Hotkey, Payload: c.Payload, Delta: DeltaHash(c.Values), Norm: Norm(c.Values),
+			Read: func(t int, dst []float32) error { copy(dst, c.Values[t]); return nil }}
+	}
+	got := make([][]float32, len(idx))
+	manifest, dropped, err := MergeStream(agg, idx, ss, func(t int, m []float32) error {
+		got[t] = append([]float32(nil), m...)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, wantManifest, manifest)
+	require.Equal(t, wantDropped, dropped)
+	require.Equal(t, []UID{3 * 2, 99}, dropped)
+	for ti := range want {
+		for j := range want[ti] {
+			require.Equal(t, math.Float32bits(want[ti][j]), math.Float32bits(got[ti][j]))
+		}
+	}
+}
