@@ -6,11 +6,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,8 +51,10 @@ func scaleLayout(vocab, ctx, d, layers int) bistro.Layout {
 // each slice's tensor from the local copy (pass 2); encodes and signs the
 // aggregate and publishes it to its bucket; then applies it to a dense model.
 //
-// Reported per stage: seconds and bytes/s as a ratio to a memcpy of 64 MiB
-// measured in the same run; the whole window (fetch → publish); the peak
+// Reported per stage: seconds and bytes/s as a ratio to a memcpy
+// (one slice's size, as BenchmarkFiles) measured in the same run: decode's
+// per CPU-second of its workers, pass 1's and the merge's per wall second
+// on all cores; the whole window (fetch → publish); the peak
 // resident memory of that window (VmHWM, reset first) and the peak Go heap
 // (runtime/metrics, sampled). Apply's model (θ, 0.5 or 5 GB) is outside the
 // window and outside the peak.
@@ -105,7 +107,7 @@ func benchScaleWindow(b *testing.B, layout bistro.Layout, miners int) {
 	for t := 1; t < len(idx); t++ {
 		offsets[t] = offsets[t-1] + 4*int64(len(idx[t-1]))
 	}
-	memcpy := memcpyRate()
+	memcpy := memcpyRate(int(sliceBytes))
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		runtime.GC()
@@ -249,6 +251,7 @@ func benchScaleWindow(b *testing.B, layout bistro.Layout, miners int) {
 		// Per-core decode rate (CPU seconds summed over workers) and the merge's
 		// wall rate, both as a ratio to one core's memcpy.
 		b.ReportMetric(rate(all, st["decode"]), "decode/memcpy")
+		b.ReportMetric(rate(all, pass1), "pass1/memcpy")
 		b.ReportMetric(rate(input, st["merge"]), "merge/memcpy")
 		b.ReportMetric(memcpy/1e9, "memcpy-GB/s")
 		b.ReportMetric(all/1e9, "fetched-GB")
@@ -299,17 +302,19 @@ func writeScaleSlices(b *testing.B, ctx context.Context, bucket *dir.Store, p *b
 	return keys
 }
 
-// memcpyRate measures one core's copy of 64 MiB, in bytes/s (best of 5).
-func memcpyRate() float64 {
-	src, dst := make([]byte, 64<<20), make([]byte, 64<<20)
+// memcpyRate measures one core's copy of n bytes (one slice, as
+// BenchmarkFiles' baseline), in bytes/s: the median of 9.
+func memcpyRate(n int) float64 {
+	src, dst := make([]byte, n), make([]byte, n)
 	copy(dst, src)
-	best := time.Duration(math.MaxInt64)
-	for range 5 {
+	var ds []time.Duration
+	for range 9 {
 		t0 := time.Now()
 		copy(dst, src)
-		best = min(best, time.Since(t0))
+		ds = append(ds, time.Since(t0))
 	}
-	return float64(len(src)) / best.Seconds()
+	slices.Sort(ds)
+	return float64(n) / ds[len(ds)/2].Seconds()
 }
 
 // resetPeakRSS resets the kernel's peak resident set (VmHWM) of this
