@@ -289,14 +289,67 @@ func (e *Expect) MaxFileBytes() int64 {
 // file exactly. Then metadata, digests and the signature are checked. Each
 // rejection wraps one sentinel error.
 func Decode(b []byte, e *Expect) (*File, error) {
+	f, _, _, err := DecodeDigests(b, e)
+	return f, err
+}
+
+// DecodeDigests is Decode that also returns what it computed on the way,
+// so that a caller does not hash the values again: the file's payload hash
+// (File.PayloadHash) and a digest of its values alone, ValuesDigest of the
+// tensors' SHA-256 — equal for two files exactly when their values are
+// (the lead's copy detection; MergeStream's Delta).
+func DecodeDigests(b []byte, e *Expect) (*File, Hash, Hash, error) {
+	f, payload, digests, err := decode(b, e)
+	if err != nil {
+		return nil, Hash{}, Hash{}, err
+	}
+	return f, payload, valuesDigest(digests), nil
+}
+
+// ValuesDigest returns H("bistro/values", u32 count ‖ the SHA-256 of each
+// tensor's float32 little-endian bytes, in order): a digest of the values
+// alone that DecodeDigests gets without hashing them again. It is not
+// DeltaHash (a single SHA-256 over all values); use one or the other for
+// every contribution of a merge.
+func ValuesDigest(values [][]float32) Hash {
+	digests := make([]Hash, len(values))
+	for t, v := range values {
+		digests[t] = sha256.Sum256(f32Bytes(v))
+	}
+	return valuesDigest(digests)
+}
+
+func valuesDigest(digests []Hash) Hash {
+	h := newHasher("bistro/values")
+	h.u32(uint32(len(digests)))
+	for _, d := range digests {
+		h.raw(d[:])
+	}
+	return h.sum()
+}
+
+func decode(b []byte, e *Expect) (*File, Hash, []Hash, error) {
+	f, digests, err := decodeChecked(b, e)
+	if err != nil {
+		return nil, Hash{}, nil, err
+	}
+	ph := f.payloadHash(e.Layout, digests)
+	if !Verify(f.Hotkey, ph[:], f.Signature) {
+		return nil, Hash{}, nil, fmt.Errorf("%w: %s file of window %d by %s", ErrBadSignature, f.Kind, f.Window, f.Hotkey)
+	}
+	return f, ph, digests, nil
+}
+
+// decodeChecked parses b and checks it against e, all but the signature.
+func decodeChecked(b []byte, e *Expect) (*File, []Hash, error) {
 	if e == nil || e.Params == nil || len(e.Layout) == 0 {
-		return nil, fmt.Errorf("bistro: Decode needs Params and a Layout")
+		return nil, nil, fmt.Errorf("bistro: Decode needs Params and a Layout")
 	}
 	if e.Kind != KindCheckpoint && len(e.Indices) != len(e.Layout) {
-		return nil, fmt.Errorf("bistro: Decode of a %s needs the slice indices", e.Kind)
+		return nil, nil, fmt.Errorf("bistro: Decode of a %s needs the slice indices", e.Kind)
 	}
 	if int64(len(b)) > e.MaxFileBytes() {
-		return nil, fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, len(b), e.MaxFileBytes())
+		return nil, nil, fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, len(b), e.MaxFileBytes())
 	}
 	want := make([]int, len(e.Layout))
 	for t, spec := range e.Layout {
@@ -308,30 +361,26 @@ func Decode(b []byte, e *Expect) (*File, error) {
 	}
 	f, digests, err := parse(b, e.maxHeader(), e.maxManifest(), e.Layout, want, e.Kind == KindCheckpoint)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := e.Params
 	switch {
 	case f.Kind != e.Kind:
-		return nil, fmt.Errorf("%w: %q, want %q", ErrWrongKind, f.Kind, e.Kind)
+		return nil, nil, fmt.Errorf("%w: %q, want %q", ErrWrongKind, f.Kind, e.Kind)
 	case f.NetUID != p.NetUID:
-		return nil, fmt.Errorf("%w: %d, want %d", ErrWrongNetUID, f.NetUID, p.NetUID)
+		return nil, nil, fmt.Errorf("%w: %d, want %d", ErrWrongNetUID, f.NetUID, p.NetUID)
 	case f.Window != e.Window:
-		return nil, fmt.Errorf("%w: %d, want %d", ErrWrongWindow, f.Window, e.Window)
+		return nil, nil, fmt.Errorf("%w: %d, want %d", ErrWrongWindow, f.Window, e.Window)
 	case f.Params != p.Digest():
-		return nil, fmt.Errorf("%w: %s", ErrWrongParams, f.Params)
+		return nil, nil, fmt.Errorf("%w: %s", ErrWrongParams, f.Params)
 	case e.Seed != nil && f.Seed != *e.Seed:
-		return nil, fmt.Errorf("%w: %s, want %s", ErrWrongSeed, f.Seed, *e.Seed)
+		return nil, nil, fmt.Errorf("%w: %s, want %s", ErrWrongSeed, f.Seed, *e.Seed)
 	case e.Base != nil && f.Base != *e.Base:
-		return nil, fmt.Errorf("%w: %s, want %s", ErrWrongBase, f.Base, *e.Base)
+		return nil, nil, fmt.Errorf("%w: %s, want %s", ErrWrongBase, f.Base, *e.Base)
 	case e.Hotkey != nil && f.Hotkey != *e.Hotkey:
-		return nil, fmt.Errorf("%w: %s, want %s", ErrWrongHotkey, f.Hotkey, *e.Hotkey)
+		return nil, nil, fmt.Errorf("%w: %s, want %s", ErrWrongHotkey, f.Hotkey, *e.Hotkey)
 	}
-	ph := f.payloadHash(e.Layout, digests)
-	if !Verify(f.Hotkey, ph[:], f.Signature) {
-		return nil, fmt.Errorf("%w: %s file of window %d by %s", ErrBadSignature, f.Kind, f.Window, f.Hotkey)
-	}
-	return f, nil
+	return f, digests, nil
 }
 
 // Inspect parses a protocol file without expectations (for operators'
