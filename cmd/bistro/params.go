@@ -14,10 +14,10 @@ import (
 
 func runParams(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "show" {
-		fmt.Fprintln(stderr, "usage: bistro params show [--json] FILE")
+		fmt.Fprintln(stderr, "usage: bistro params show [--json] [--miners N] FILE")
 		return exitUsage
 	}
-	fs := newFlagSet("params show", "bistro params show [--json] FILE", stderr)
+	fs := newFlagSet("params show", "bistro params show [--json] [--miners N] FILE", stderr)
 	asJSON := fs.Bool("json", false, "print the canonical Params JSON and its digest as one JSON object")
 	miners := fs.Int("miners", bistro.SubnetMiners, "miners the lead's time estimate is for (SPEC.md §2.3)")
 	pos, err := parseArgs(fs, args[1:], 1)
