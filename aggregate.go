@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"hash"
 	"math"
+	"math/bits"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 // TrimmedMean is the default Aggregator (TrimmedMeanV1, SPEC.md §9): each
@@ -75,37 +79,157 @@ func (a TrimmedMean) Scales(norms []float64) []float64 {
 }
 
 // Merge writes the trimmed mean (or median) of every coordinate into dst.
+// The result is, bit for bit, the sum of the kept values in ascending order
+// in float64 divided by N−2t and rounded once to float32 (SPEC.md §9); it is
+// computed by selection rather than by sorting every coordinate (see
+// trimmedColumn), in blocks of coordinates spread over the CPUs. Every
+// coordinate is computed by one goroutine on its own, so parallelism cannot
+// change a bit.
 func (a TrimmedMean) Merge(dst []float32, inputs [][]float32, scales []float64) {
 	n := len(inputs)
 	if n == 0 {
 		clear(dst)
 		return
 	}
-	col := make([]float64, n)
 	median := n < a.MedianBelow
 	trim := int(math.Floor(a.Trim * float64(n)))
 	if 2*trim >= n {
 		trim = (n - 1) / 2
 	}
-	for j := range dst {
-		for i, in := range inputs {
-			col[i] = float64(in[j]) * scales[i]
+	forBlocks(len(dst), n, func(lo, hi int, col []float64) {
+		gather(col, inputs, scales, lo, hi)
+		for j := lo; j < hi; j++ {
+			c := col[(j-lo)*n : (j-lo+1)*n]
+			if median {
+				insertionSort(c)
+				if n%2 == 1 {
+					dst[j] = float32(c[n/2])
+				} else {
+					dst[j] = float32((c[n/2-1] + c[n/2]) / 2)
+				}
+				continue
+			}
+			dst[j] = trimmedColumn(c, trim)
 		}
-		insertionSort(col)
-		if median {
-			if n%2 == 1 {
-				dst[j] = float32(col[n/2])
-			} else {
-				dst[j] = float32((col[n/2-1] + col[n/2]) / 2)
+	})
+}
+
+// mergeBlock is the number of coordinates gathered at once: the inputs are
+// read sequentially, a block at a time, into a coordinate-major buffer.
+const mergeBlock = 256
+
+// forBlocks runs fn over [0, m) in blocks of mergeBlock coordinates on up to
+// GOMAXPROCS goroutines, each with its own column buffer of block×n values.
+// It returns when every block is done.
+func forBlocks(m, n int, fn func(lo, hi int, col []float64)) {
+	blocks := (m + mergeBlock - 1) / mergeBlock
+	workers := min(runtime.GOMAXPROCS(0), blocks)
+	if workers <= 1 {
+		col := make([]float64, mergeBlock*n)
+		for lo := 0; lo < m; lo += mergeBlock {
+			fn(lo, min(lo+mergeBlock, m), col)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			col := make([]float64, mergeBlock*n)
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= blocks {
+					return
+				}
+				lo := b * mergeBlock
+				fn(lo, min(lo+mergeBlock, m), col)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// gather writes scales[i]·inputs[i][j] for j in [lo, hi) into col, column
+// (coordinate) major: col[(j−lo)·n + i]. The float64 product is the same
+// value the reference computes.
+func gather(col []float64, inputs [][]float32, scales []float64, lo, hi int) {
+	n := len(inputs)
+	for i, in := range inputs {
+		s := scales[i]
+		src := in[lo:hi]
+		if s == 1 {
+			for j, x := range src {
+				col[j*n+i] = float64(x)
 			}
 			continue
 		}
-		var sum float64
-		for _, v := range col[trim : n-trim] {
+		for j, x := range src {
+			col[j*n+i] = float64(x) * s
+		}
+	}
+}
+
+// trimmedColumn returns float32(Σ sorted(c)[t:n−t] / (n−2t)), the sum taken
+// in ascending order, as the reference (sort, then sum) does — bit for bit.
+// c is reordered.
+//
+// Two selections put the kept multiset in c[t:n−t] (the t-th and (n−t−1)-th
+// order statistics with everything below and above them moved aside). When
+// the kept values are finite and span few enough binades that every partial
+// sum of them is exactly representable in float64 — all are multiples of
+// 2^q (q the lowest set bit among them) and K·max|v| < 2^(q+53) — every
+// order of summation gives the exact sum, so the ascending sum is the sum in
+// any order. Otherwise (rare: values of very different magnitude, or
+// non-finite ones) only the kept window is sorted and summed in order. A NaN
+// anywhere falls back to the reference itself, whose order with NaNs is its
+// own.
+func trimmedColumn(c []float64, t int) float32 {
+	n := len(c)
+	for _, v := range c {
+		if v != v {
+			insertionSort(c)
+			return sumKept(c, t)
+		}
+	}
+	if t > 0 {
+		selectK(c, t)
+		selectK(c[t+1:], n-2*t-1)
+	}
+	kept := c[t : n-t]
+	var sum float64
+	var or, mag uint64
+	qmin := 4096
+	for _, v := range kept {
+		sum += v
+		b := math.Float64bits(v) &^ (1 << 63)
+		mag = max(mag, b)
+		or |= b
+		if b != 0 {
+			e := int(b >> 52)
+			m := b & (1<<52 - 1)
+			q := e - 1075
+			if e == 0 {
+				q = -1074
+			} else {
+				m |= 1 << 52
+			}
+			if q += bits.TrailingZeros64(m); q < qmin {
+				qmin = q
+			}
+		}
+	}
+	if or == 0 {
+		return float32(sum / float64(len(kept)))
+	}
+	emax := int(mag>>52) - 1023 // |v| < 2^(emax+1); 0x7ff (Inf) fails below
+	if top := emax + 1 + bits.Len(uint(len(kept))); mag>>52 == 0x7ff || top > qmin+53 || top > 1023 {
+		slices.Sort(kept)
+		sum = 0
+		for _, v := range kept {
 			sum += v
 		}
-		dst[j] = float32(sum / float64(n-2*trim))
 	}
+	return float32(sum / float64(len(kept)))
 }
 
 // insertionSort sorts small slices without allocating; contributions per
@@ -123,6 +247,72 @@ func insertionSort(v []float64) {
 		}
 		v[j] = x
 	}
+}
+
+// b2i is 1 for true; the compiler turns it into a SETcc, not a branch.
+func b2i(b bool) int {
+	var i int
+	if b {
+		i = 1
+	}
+	return i
+}
+
+// sumKept is the reference's sum over a sorted column.
+func sumKept(c []float64, t int) float32 {
+	var sum float64
+	for _, v := range c[t : len(c)-t] {
+		sum += v
+	}
+	return float32(sum / float64(len(c)-2*t))
+}
+
+// selectK reorders c so that c[k] is the value sorted(c)[k], everything
+// before it ≤ c[k] and everything after it ≥ c[k] (c holds no NaN). It is a
+// quickselect with a median-of-three pivot and a branch-free partition;
+// small ranges finish with an insertion sort.
+func selectK(c []float64, k int) {
+	lo, hi := 0, len(c) // the answer is in c[lo:hi]
+	for hi-lo > 16 {
+		mid := lo + (hi-lo)/2
+		// median of three to c[hi-1] as the pivot
+		a, b, d := c[lo], c[mid], c[hi-1]
+		if a > b {
+			a, b = b, a
+		}
+		if b > d {
+			b = d
+			if a > b {
+				b = a
+			}
+		}
+		p := b
+		// three-way split: [lo,lt) < p, [lt,le) == p, [le,hi) > p, done in two
+		// branch-free Lomuto passes.
+		lt := lo
+		for i := lo; i < hi; i++ {
+			v := c[i]
+			c[i] = c[lt]
+			c[lt] = v
+			lt += b2i(v < p)
+		}
+		le := lt
+		for i := lt; i < hi; i++ {
+			v := c[i]
+			c[i] = c[le]
+			c[le] = v
+			le += b2i(v <= p)
+		}
+		switch {
+		case k < lt:
+			hi = lt
+		case k >= le:
+			lo = le
+		default:
+			return
+		}
+	}
+	insertionSort(c[lo:hi])
 }
 
 // Scales returns 1 for every contribution.
@@ -188,16 +378,10 @@ func Norm(values [][]float32) float64 {
 // cannot be told from their original); the rest are merged tensor by tensor
 // by agg. It returns the merged tensors, each of len(indices[t]), and the
 // manifest of the contributions used, and the uids dropped as duplicates.
-// The working memory beyond the inputs is one tensor plus one column.
+// It is MergeStream over contributions held in memory.
 func MergeSlices(agg Aggregator, indices Indices, contributions []Contribution) ([][]float32, []ManifestEntry, []UID, error) {
-	cs := slices.Clone(contributions)
-	slices.SortFunc(cs, func(a, b Contribution) int { return int(a.UID) - int(b.UID) })
-	groups := map[Hash]int{}
-	hashes := make([]Hash, len(cs))
-	for i, c := range cs {
-		if i > 0 && cs[i-1].UID == c.UID {
-			return nil, nil, nil, fmt.Errorf("bistro: uid %d contributes twice", c.UID)
-		}
+	ss := make([]Streamed, len(contributions))
+	for i, c := range contributions {
 		if len(c.Values) != len(indices) {
 			return nil, nil, nil, fmt.Errorf("%w: uid %d has %d tensors, want %d", ErrWrongShape, c.UID, len(c.Values), len(indices))
 		}
@@ -206,14 +390,67 @@ func MergeSlices(agg Aggregator, indices Indices, contributions []Contribution) 
 				return nil, nil, nil, fmt.Errorf("%w: uid %d tensor %d has %d values, want %d", ErrWrongShape, c.UID, t, len(v), len(indices[t]))
 			}
 		}
-		hashes[i] = DeltaHash(c.Values)
-		groups[hashes[i]]++
+		ss[i] = Streamed{UID: c.UID, Hotkey: c.Hotkey, Payload: c.Payload, Delta: DeltaHash(c.Values), Norm: Norm(c.Values),
+			Values: c.Values}
 	}
-	var kept []Contribution
+	out := make([][]float32, len(indices))
+	manifest, dropped, err := MergeStream(agg, indices, ss, func(t int, merged []float32) error {
+		out[t] = slices.Clone(merged)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return out, manifest, dropped, nil
+}
+
+// Streamed is one accepted slice offered to MergeStream: what the merge
+// needs before it reads any tensor, and a way to read each tensor, so that a
+// lead never holds every slice of a window decoded at once.
+type Streamed struct {
+	UID     UID
+	Hotkey  Hotkey
+	Payload Hash
+	// Delta is DeltaHash of the values (or another collision-resistant
+	// digest of them, the same function for every contribution of a merge):
+	// contributions with equal Delta are copies of each other.
+	Delta Hash
+	// Norm is Norm of the values.
+	Norm float64
+	// Values, when not nil, are the tensors in memory (as in Contribution);
+	// otherwise Read is called.
+	Values [][]float32
+	// Read fills dst (len(indices[t])) with tensor t's values. MergeStream
+	// calls it at most once per tensor, in layout order, on one goroutine.
+	Read func(t int, dst []float32) error
+}
+
+// MergeStream is the lead's merge (SPEC.md §9) streamed tensor by tensor:
+// contributions are sorted by uid, every member of a group with the same
+// Delta is dropped, the rest are clipped by agg.Scales of their norms and
+// merged one tensor at a time. emit receives each merged tensor in layout
+// order; merged is reused once emit returns. It returns the manifest of the
+// contributions used and the uids dropped as duplicates. The result is the
+// same bits as MergeSlices for the same values, in any input order.
+//
+// Working memory: one buffer of the largest tensor per kept contribution
+// read through Read, one merged tensor, and the aggregator's columns —
+// O(miners × the largest tensor's slice), not O(miners × the slice).
+func MergeStream(agg Aggregator, indices Indices, contributions []Streamed, emit func(t int, merged []float32) error) ([]ManifestEntry, []UID, error) {
+	cs := slices.Clone(contributions)
+	slices.SortFunc(cs, func(a, b Streamed) int { return int(a.UID) - int(b.UID) })
+	groups := map[Hash]int{}
+	for i, c := range cs {
+		if i > 0 && cs[i-1].UID == c.UID {
+			return nil, nil, fmt.Errorf("bistro: uid %d contributes twice", c.UID)
+		}
+		groups[c.Delta]++
+	}
+	var kept []Streamed
 	var dropped []UID
 	var manifest []ManifestEntry
-	for i, c := range cs {
-		if groups[hashes[i]] > 1 {
+	for _, c := range cs {
+		if groups[c.Delta] > 1 {
 			dropped = append(dropped, c.UID)
 			continue
 		}
@@ -222,19 +459,47 @@ func MergeSlices(agg Aggregator, indices Indices, contributions []Contribution) 
 	}
 	norms := make([]float64, len(kept))
 	for i, c := range kept {
-		norms[i] = Norm(c.Values)
+		norms[i] = c.Norm
 	}
 	scales := agg.Scales(norms)
-	out := make([][]float32, len(indices))
-	inputs := make([][]float32, len(kept))
-	for t := range indices {
-		for i, c := range kept {
-			inputs[i] = c.Values[t]
-		}
-		out[t] = make([]float32, len(indices[t]))
-		agg.Merge(out[t], inputs, scales)
+	largest := 0
+	for _, ix := range indices {
+		largest = max(largest, len(ix))
 	}
-	return out, manifest, dropped, nil
+	bufs := make([][]float32, len(kept))
+	inputs := make([][]float32, len(kept))
+	merged := make([]float32, largest)
+	for t, ix := range indices {
+		for i, c := range kept {
+			var v []float32
+			switch {
+			case c.Values != nil:
+				if len(c.Values) != len(indices) {
+					return nil, nil, fmt.Errorf("%w: uid %d has %d tensors, want %d", ErrWrongShape, c.UID, len(c.Values), len(indices))
+				}
+				v = c.Values[t]
+			case c.Read != nil:
+				if bufs[i] == nil {
+					bufs[i] = make([]float32, largest)
+				}
+				v = bufs[i][:len(ix)]
+				if err := c.Read(t, v); err != nil {
+					return nil, nil, fmt.Errorf("bistro: merge: uid %d tensor %d: %w", c.UID, t, err)
+				}
+			default:
+				return nil, nil, fmt.Errorf("bistro: merge: uid %d has neither Values nor Read", c.UID)
+			}
+			if len(v) != len(ix) {
+				return nil, nil, fmt.Errorf("%w: uid %d tensor %d has %d values, want %d", ErrWrongShape, c.UID, t, len(v), len(ix))
+			}
+			inputs[i] = v
+		}
+		agg.Merge(merged[:len(ix)], inputs, scales)
+		if err := emit(t, merged[:len(ix)]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return manifest, dropped, nil
 }
 
 // ThetaHash returns the SHA-256 of a model's full parameters θ (SPEC.md

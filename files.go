@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -79,6 +82,16 @@ type File struct {
 // §8.2). Signatures are randomized, so re-signing a file changes its bytes
 // but never its payload hash; the state digest chain uses this hash.
 func (f *File) PayloadHash(layout Layout) Hash {
+	digests := make([]Hash, len(f.Tensors))
+	for t, v := range f.Tensors {
+		digests[t] = sha256.Sum256(f32Bytes(v))
+	}
+	return f.payloadHash(layout, digests)
+}
+
+// payloadHash is PayloadHash given the SHA-256 of every tensor's bytes
+// (which Decode computes while it reads them).
+func (f *File) payloadHash(layout Layout, digests []Hash) Hash {
 	h := newHasher("bistro/file")
 	h.str(f.Kind)
 	h.u32(ProtocolVersion)
@@ -103,8 +116,7 @@ func (f *File) PayloadHash(layout Layout) Hash {
 		}
 		h.str(name)
 		h.u64(uint64(len(v)))
-		d := sha256.Sum256(f32Bytes(v))
-		h.raw(d[:])
+		h.raw(digests[t][:])
 	}
 	return h.sum()
 }
@@ -277,14 +289,67 @@ func (e *Expect) MaxFileBytes() int64 {
 // file exactly. Then metadata, digests and the signature are checked. Each
 // rejection wraps one sentinel error.
 func Decode(b []byte, e *Expect) (*File, error) {
+	f, _, _, err := DecodeDigests(b, e)
+	return f, err
+}
+
+// DecodeDigests is Decode that also returns what it computed on the way,
+// so that a caller does not hash the values again: the file's payload hash
+// (File.PayloadHash) and a digest of its values alone, ValuesDigest of the
+// tensors' SHA-256 — equal for two files exactly when their values are
+// (the lead's copy detection; MergeStream's Delta).
+func DecodeDigests(b []byte, e *Expect) (*File, Hash, Hash, error) {
+	f, payload, digests, err := decode(b, e)
+	if err != nil {
+		return nil, Hash{}, Hash{}, err
+	}
+	return f, payload, valuesDigest(digests), nil
+}
+
+// ValuesDigest returns H("bistro/values", u32 count ‖ the SHA-256 of each
+// tensor's float32 little-endian bytes, in order): a digest of the values
+// alone that DecodeDigests gets without hashing them again. It is not
+// DeltaHash (a single SHA-256 over all values); use one or the other for
+// every contribution of a merge.
+func ValuesDigest(values [][]float32) Hash {
+	digests := make([]Hash, len(values))
+	for t, v := range values {
+		digests[t] = sha256.Sum256(f32Bytes(v))
+	}
+	return valuesDigest(digests)
+}
+
+func valuesDigest(digests []Hash) Hash {
+	h := newHasher("bistro/values")
+	h.u32(uint32(len(digests)))
+	for _, d := range digests {
+		h.raw(d[:])
+	}
+	return h.sum()
+}
+
+func decode(b []byte, e *Expect) (*File, Hash, []Hash, error) {
+	f, digests, err := decodeChecked(b, e)
+	if err != nil {
+		return nil, Hash{}, nil, err
+	}
+	ph := f.payloadHash(e.Layout, digests)
+	if !Verify(f.Hotkey, ph[:], f.Signature) {
+		return nil, Hash{}, nil, fmt.Errorf("%w: %s file of window %d by %s", ErrBadSignature, f.Kind, f.Window, f.Hotkey)
+	}
+	return f, ph, digests, nil
+}
+
+// decodeChecked parses b and checks it against e, all but the signature.
+func decodeChecked(b []byte, e *Expect) (*File, []Hash, error) {
 	if e == nil || e.Params == nil || len(e.Layout) == 0 {
-		return nil, fmt.Errorf("bistro: Decode needs Params and a Layout")
+		return nil, nil, fmt.Errorf("bistro: Decode needs Params and a Layout")
 	}
 	if e.Kind != KindCheckpoint && len(e.Indices) != len(e.Layout) {
-		return nil, fmt.Errorf("bistro: Decode of a %s needs the slice indices", e.Kind)
+		return nil, nil, fmt.Errorf("bistro: Decode of a %s needs the slice indices", e.Kind)
 	}
 	if int64(len(b)) > e.MaxFileBytes() {
-		return nil, fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, len(b), e.MaxFileBytes())
+		return nil, nil, fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, len(b), e.MaxFileBytes())
 	}
 	want := make([]int, len(e.Layout))
 	for t, spec := range e.Layout {
@@ -294,32 +359,28 @@ func Decode(b []byte, e *Expect) (*File, error) {
 			want[t] = len(e.Indices[t])
 		}
 	}
-	f, err := parse(b, e.maxHeader(), e.maxManifest(), e.Layout, want, e.Kind == KindCheckpoint)
+	f, digests, err := parse(b, e.maxHeader(), e.maxManifest(), e.Layout, want, e.Kind == KindCheckpoint)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := e.Params
 	switch {
 	case f.Kind != e.Kind:
-		return nil, fmt.Errorf("%w: %q, want %q", ErrWrongKind, f.Kind, e.Kind)
+		return nil, nil, fmt.Errorf("%w: %q, want %q", ErrWrongKind, f.Kind, e.Kind)
 	case f.NetUID != p.NetUID:
-		return nil, fmt.Errorf("%w: %d, want %d", ErrWrongNetUID, f.NetUID, p.NetUID)
+		return nil, nil, fmt.Errorf("%w: %d, want %d", ErrWrongNetUID, f.NetUID, p.NetUID)
 	case f.Window != e.Window:
-		return nil, fmt.Errorf("%w: %d, want %d", ErrWrongWindow, f.Window, e.Window)
+		return nil, nil, fmt.Errorf("%w: %d, want %d", ErrWrongWindow, f.Window, e.Window)
 	case f.Params != p.Digest():
-		return nil, fmt.Errorf("%w: %s", ErrWrongParams, f.Params)
+		return nil, nil, fmt.Errorf("%w: %s", ErrWrongParams, f.Params)
 	case e.Seed != nil && f.Seed != *e.Seed:
-		return nil, fmt.Errorf("%w: %s, want %s", ErrWrongSeed, f.Seed, *e.Seed)
+		return nil, nil, fmt.Errorf("%w: %s, want %s", ErrWrongSeed, f.Seed, *e.Seed)
 	case e.Base != nil && f.Base != *e.Base:
-		return nil, fmt.Errorf("%w: %s, want %s", ErrWrongBase, f.Base, *e.Base)
+		return nil, nil, fmt.Errorf("%w: %s, want %s", ErrWrongBase, f.Base, *e.Base)
 	case e.Hotkey != nil && f.Hotkey != *e.Hotkey:
-		return nil, fmt.Errorf("%w: %s, want %s", ErrWrongHotkey, f.Hotkey, *e.Hotkey)
+		return nil, nil, fmt.Errorf("%w: %s, want %s", ErrWrongHotkey, f.Hotkey, *e.Hotkey)
 	}
-	ph := f.PayloadHash(e.Layout)
-	if !Verify(f.Hotkey, ph[:], f.Signature) {
-		return nil, fmt.Errorf("%w: %s file of window %d by %s", ErrBadSignature, f.Kind, f.Window, f.Hotkey)
-	}
-	return f, nil
+	return f, digests, nil
 }
 
 // Inspect parses a protocol file without expectations (for operators'
@@ -403,28 +464,31 @@ func header(b []byte, maxHeader int) (meta map[string]string, names []string, te
 	return meta, names, tensors, data, nil
 }
 
-// parse decodes a file whose tensors must match layout with lengths want.
-func parse(b []byte, maxHeader, maxManifest int, layout Layout, want []int, fullShape bool) (*File, error) {
+// parse decodes a file whose tensors must match layout with lengths want. It
+// returns the SHA-256 of every tensor's bytes too: each byte of the data is
+// read once, copied, checked finite and hashed a chunk at a time while the
+// chunk is in cache.
+func parse(b []byte, maxHeader, maxManifest int, layout Layout, want []int, fullShape bool) (*File, []Hash, error) {
 	meta, names, th, data, err := header(b, maxHeader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(names) != len(layout) {
-		return nil, fmt.Errorf("%w: %d tensors, layout has %d", ErrWrongShape, len(names), len(layout))
+		return nil, nil, fmt.Errorf("%w: %d tensors, layout has %d", ErrWrongShape, len(names), len(layout))
 	}
 	f, err := parseMeta(meta, maxManifest)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	type span struct{ t, a, b int }
 	spans := make([]span, 0, len(layout))
 	for t, spec := range layout {
 		h, ok := th[spec.Name]
 		if !ok {
-			return nil, fmt.Errorf("%w: tensor %q missing", ErrWrongShape, spec.Name)
+			return nil, nil, fmt.Errorf("%w: tensor %q missing", ErrWrongShape, spec.Name)
 		}
 		if h.Dtype != "F32" {
-			return nil, fmt.Errorf("%w: tensor %q has dtype %q, want F32", ErrWrongShape, spec.Name, h.Dtype)
+			return nil, nil, fmt.Errorf("%w: tensor %q has dtype %q, want F32", ErrWrongShape, spec.Name, h.Dtype)
 		}
 		wantShape := []int64{int64(want[t])}
 		if fullShape {
@@ -434,11 +498,11 @@ func parse(b []byte, maxHeader, maxManifest int, layout Layout, want []int, full
 			}
 		}
 		if !slices.Equal(h.Shape, wantShape) {
-			return nil, fmt.Errorf("%w: tensor %q has shape %v, want %v", ErrWrongShape, spec.Name, h.Shape, wantShape)
+			return nil, nil, fmt.Errorf("%w: tensor %q has shape %v, want %v", ErrWrongShape, spec.Name, h.Shape, wantShape)
 		}
 		if len(h.Offsets) != 2 || h.Offsets[1] < h.Offsets[0] || h.Offsets[1]-h.Offsets[0] != 4*uint64(want[t]) ||
 			h.Offsets[1] > uint64(len(data)) {
-			return nil, fmt.Errorf("%w: tensor %q has data offsets %v for %d values in %d bytes", ErrMalformed, spec.Name, h.Offsets, want[t], len(data))
+			return nil, nil, fmt.Errorf("%w: tensor %q has data offsets %v for %d values in %d bytes", ErrMalformed, spec.Name, h.Offsets, want[t], len(data))
 		}
 		spans = append(spans, span{t, int(h.Offsets[0]), int(h.Offsets[1])})
 	}
@@ -447,25 +511,73 @@ func parse(b []byte, maxHeader, maxManifest int, layout Layout, want []int, full
 	at := 0
 	for _, s := range spans {
 		if s.a != at {
-			return nil, fmt.Errorf("%w: tensor data does not tile the data section at byte %d", ErrMalformed, at)
+			return nil, nil, fmt.Errorf("%w: tensor data does not tile the data section at byte %d", ErrMalformed, at)
 		}
 		at = s.b
 	}
 	if at != len(data) {
-		return nil, fmt.Errorf("%w: %d bytes of data after the tensors", ErrMalformed, len(data)-at)
+		return nil, nil, fmt.Errorf("%w: %d bytes of data after the tensors", ErrMalformed, len(data)-at)
 	}
 	f.Tensors = make([][]float32, len(layout))
-	for _, s := range spans {
+	digests := make([]Hash, len(layout))
+	// Large files are read on up to GOMAXPROCS goroutines, a tensor each at a
+	// time (SHA-256 is sequential within a tensor); the first bad tensor in
+	// layout order is the error, whatever the schedule.
+	errs := make([]error, len(layout))
+	read := func(s span) {
 		v := make([]float32, (s.b-s.a)/4)
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[s.a+4*i:]))
-		}
-		if i := firstNonFinite(v); i >= 0 {
-			return nil, fmt.Errorf("%w: tensor %q element %d", ErrNonFinite, layout[s.t].Name, i)
+		if err := readTensor(v, data[s.a:s.b], &digests[s.t]); err != nil {
+			errs[s.t] = fmt.Errorf("%w: tensor %q %v", ErrNonFinite, layout[s.t].Name, err)
 		}
 		f.Tensors[s.t] = v
 	}
-	return f, nil
+	if workers := min(runtime.GOMAXPROCS(0), len(spans)); len(data) < 1<<20 || workers < 2 {
+		for _, s := range spans {
+			read(s)
+		}
+	} else {
+		// Largest first, so the last tensor to start is a small one.
+		order := slices.Clone(spans)
+		slices.SortStableFunc(order, func(x, y span) int { return (y.b - y.a) - (x.b - x.a) })
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < len(order); i = int(next.Add(1) - 1) {
+					read(order[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return f, digests, nil
+}
+
+// readChunk is how many bytes readTensor copies, checks and hashes at once:
+// small enough to stay in L1/L2 between the three.
+const readChunk = 32 << 10
+
+// readTensor copies the little-endian float32 bytes src into dst (the
+// platform is little-endian), rejects a NaN or Inf, and sets sum to the
+// SHA-256 of src.
+func readTensor(dst []float32, src []byte, sum *Hash) error {
+	h := sha256.New()
+	out := f32Bytes(dst)
+	for at := 0; at < len(src); at += readChunk {
+		end := min(at+readChunk, len(src))
+		copy(out[at:end], src[at:end])
+		if i := firstNonFinite(dst[at/4 : end/4]); i >= 0 {
+			return fmt.Errorf("element %d", at/4+i)
+		}
+		h.Write(src[at:end])
+	}
+	h.Sum(sum[:0])
+	return nil
 }
 
 // parseAny decodes a file taking its layout from the header (names in header
@@ -492,7 +604,7 @@ func parseAny(b []byte, maxBytes int) (*File, Layout, error) {
 	if err := layout.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	f, err := parse(b, maxBytes, maxBytes/64, layout, want, true)
+	f, _, err := parse(b, maxBytes, maxBytes/64, layout, want, true)
 	if err != nil {
 		return nil, nil, err
 	}

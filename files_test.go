@@ -275,3 +275,32 @@ func FuzzInspect(f *testing.F) {
 		require.True(t, bytes.HasPrefix(b, b[:8]))
 	})
 }
+
+func TestDecodeDigests(t *testing.T) {
+	p := testParams()
+	layout := Layout{{Name: "a", Shape: []int{40}}, {Name: "b", Shape: []int{3}}}
+	idx, err := Slices{Fraction: 0.5, Run: 1}.Select(Hash{1}, layout)
+	require.NoError(t, err)
+	k, err := KeypairFromURI("//Alice")
+	require.NoError(t, err)
+	vals := [][]float32{make([]float32, len(idx[0])), make([]float32, len(idx[1]))}
+	for t := range vals {
+		for j := range vals[t] {
+			vals[t][j] = float32(t*100+j) / 7
+		}
+	}
+	f := &File{Kind: KindSlice, NetUID: p.NetUID, Window: 1, Params: p.Digest(), Seed: Hash{1}, Tensors: vals}
+	b, err := Encode(f, layout, k)
+	require.NoError(t, err)
+	e := &Expect{Kind: KindSlice, Params: &p, Window: 1, Layout: layout, Indices: idx}
+	got, payload, values, err := DecodeDigests(b, e)
+	require.NoError(t, err)
+	assert.Equal(t, f.PayloadHash(layout), payload)
+	assert.Equal(t, got.PayloadHash(layout), payload)
+	assert.Equal(t, ValuesDigest(vals), values)
+	vals[1][0]++
+	assert.NotEqual(t, ValuesDigest(vals), values)
+	b[len(b)-1] ^= 1
+	_, _, _, err = DecodeDigests(b, e)
+	assert.ErrorIs(t, err, ErrBadSignature)
+}

@@ -555,12 +555,12 @@ func (v *Validator) decodeSlices(ws *windowWork) {
 		}
 		e := v.expect(KindSlice, ws.w, ws.idx)
 		e.Seed, e.Base, e.Hotkey = &ws.seed, &ws.state, &s.peer.Hotkey
-		f, err := Decode(s.raw, e)
+		f, sum, _, err := DecodeDigests(s.raw, e)
 		if err != nil {
 			s.err = err
 			continue
 		}
-		s.sum = f.PayloadHash(v.model.Layout())
+		s.sum = sum
 		if s.err = CheckNorm(v.p, ws.w, f.Tensors); s.err == nil {
 			s.file = f
 		}

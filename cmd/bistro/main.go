@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	bistro params show [--json] FILE
+//	bistro params show [--json] [--miners N] FILE
 //	bistro inspect [--json] [--max-bytes N] [--require-valid] FILE
 //	bistro verify --params P [--window W] [--layout L.json] [--seed HEX] [--base HEX] [--hotkey SS58] FILE
 //	bistro manifest --page-length L [--tokenizer gpt2|bytes] (--out DIR | --store URL) SRC
@@ -38,7 +38,7 @@ const (
 const usage = `usage: bistro <command> [flags] [args]
 
 commands:
-  params show [--json] FILE
+  params show [--json] [--miners N] FILE
         load and validate a Params JSON file; print every field, the digest
         and the derived time budget
   inspect [--json] [--max-bytes N] [--require-valid] FILE

@@ -14,11 +14,12 @@ import (
 
 func runParams(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "show" {
-		fmt.Fprintln(stderr, "usage: bistro params show [--json] FILE")
+		fmt.Fprintln(stderr, "usage: bistro params show [--json] [--miners N] FILE")
 		return exitUsage
 	}
-	fs := newFlagSet("params show", "bistro params show [--json] FILE", stderr)
+	fs := newFlagSet("params show", "bistro params show [--json] [--miners N] FILE", stderr)
 	asJSON := fs.Bool("json", false, "print the canonical Params JSON and its digest as one JSON object")
+	miners := fs.Int("miners", bistro.SubnetMiners, "miners the lead's time estimate is for (SPEC.md §2.3)")
 	pos, err := parseArgs(fs, args[1:], 1)
 	if err != nil {
 		return exitUsage
@@ -33,7 +34,7 @@ func runParams(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		err = showParamsJSON(stdout, path, &p)
 	} else {
-		err = showParams(stdout, path, &p)
+		err = showParams(stdout, path, &p, *miners)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bistro params show: %s: %s\n", path, oneLine(err))
@@ -91,7 +92,7 @@ var units = map[string]string{
 	"lr.total":            "windows",
 }
 
-func showParams(w io.Writer, path string, p *bistro.Params) error {
+func showParams(w io.Writer, path string, p *bistro.Params, miners int) error {
 	// Every field comes from the canonical JSON, in declaration order, so a
 	// field added to Params is shown without a change here.
 	canon, err := json.Marshal(p)
@@ -128,6 +129,12 @@ func showParams(w io.Writer, path string, p *bistro.Params) error {
 		ms(b.MergeBudgetMS-b.MergeTimeMS))
 	fmt.Fprintf(tw, "  failover\t%d × %s = %s per rank ≥ merge_time %s (slack %s)\n",
 		p.FailoverDelay, p.BlockTime(), ms(b.RankBudgetMS), ms(b.MergeTimeMS), ms(b.RankBudgetMS-b.MergeTimeMS))
+	th := bistro.MeasuredThroughput
+	fmt.Fprintf(tw, "  lead	%d miners × %.2f MB slices ≈ %s at the measured fetch %.0f, check %.0f, merge %.0f MB/s\n",
+		miners, p.SliceBytes()/1e6, p.LeadTime(miners, th).Round(time.Millisecond), th.Fetch/1e6, th.Check/1e6, th.Merge/1e6)
+	if err := p.LeadFits(miners, th); err != nil {
+		fmt.Fprintf(tw, "WARNING\t%s\n", oneLine(err))
+	}
 	return tw.Flush()
 }
 

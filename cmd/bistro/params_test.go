@@ -94,3 +94,26 @@ func TestParamsShowInvalid(t *testing.T) {
 		assert.Contains(t, r.stderr, path)
 	})
 }
+
+// The lead's estimate at a subnet's size, and the warning when it cannot fit.
+func TestParamsShowLeadWarning(t *testing.T) {
+	fx := newFixture(t)
+	r := runCmd("params", "show", fx.params)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.text, "lead 256 miners ×")
+	assert.NotContains(t, r.text, "WARNING")
+
+	p := fx.p
+	p.Model.Parameters = 1_300_000_000
+	p.SliceFraction = 0.01
+	path := filepath.Join(t.TempDir(), "big.json")
+	b, err := json.Marshal(&p)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	r = runCmd("params", "show", path)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.text, "WARNING")
+	assert.Contains(t, r.text, "the lead's window does not fit")
+	r = runCmd("params", "show", "--miners", "4", path)
+	assert.NotContains(t, r.text, "WARNING")
+}

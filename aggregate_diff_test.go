@@ -1,0 +1,197 @@
+package bistro
+
+import (
+	"math"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// referenceTrimmedMerge is TrimmedMean.Merge as first written (sort every
+// coordinate, sum the kept values in ascending order): the definition the
+// selection-based Merge must reproduce bit for bit.
+func referenceTrimmedMerge(a TrimmedMean, dst []float32, inputs [][]float32, scales []float64) {
+	n := len(inputs)
+	if n == 0 {
+		clear(dst)
+		return
+	}
+	col := make([]float64, n)
+	median := n < a.MedianBelow
+	trim := int(math.Floor(a.Trim * float64(n)))
+	if 2*trim >= n {
+		trim = (n - 1) / 2
+	}
+	for j := range dst {
+		for i, in := range inputs {
+			col[i] = float64(in[j]) * scales[i]
+		}
+		if n > 48 {
+			sort.Float64s(col)
+		} else {
+			for i := 1; i < n; i++ {
+				x := col[i]
+				k := i
+				for ; k > 0 && col[k-1] > x; k-- {
+					col[k] = col[k-1]
+				}
+				col[k] = x
+			}
+		}
+		if median {
+			if n%2 == 1 {
+				dst[j] = float32(col[n/2])
+			} else {
+				dst[j] = float32((col[n/2-1] + col[n/2]) / 2)
+			}
+			continue
+		}
+		var sum float64
+		for _, v := range col[trim : n-trim] {
+			sum += v
+		}
+		dst[j] = float32(sum / float64(n-2*trim))
+	}
+}
+
+// diffValue draws a float32 from a mix meant to break a selection or an
+// exactness shortcut: ties, ±0, subnormals, huge values, values of very
+// different magnitude, Inf (and NaN when nan is set).
+func diffValue(r *Rand, nan bool) float32 {
+	switch r.Below(16) {
+	case 0:
+		return 0
+	case 1:
+		return float32(math.Copysign(0, -1))
+	case 2:
+		return math.Float32frombits(uint32(r.Below(1 << 23))) // subnormal
+	case 3:
+		return -math.Float32frombits(uint32(r.Below(1 << 23)))
+	case 4:
+		return float32(r.Below(5)) * 0.25 // ties
+	case 5:
+		return 3e38 * float32(int(r.Below(3))-1)
+	case 6:
+		if nan {
+			return float32(math.NaN())
+		}
+		return float32(math.Inf(1 - 2*int(r.Below(2))))
+	case 7:
+		return math.Float32frombits(uint32(r.Below(1 << 32))) // anything, NaN/Inf filtered below
+	case 8, 9:
+		return float32(int(r.Below(1<<20))-1<<19) / (1 << 30) // a gradient-like range
+	default:
+		return float32(int(r.Below(1<<24))-1<<23) * 1e-9 * float32(1+r.Below(3))
+	}
+}
+
+func TestTrimmedMeanMatchesReference(t *testing.T) {
+	r := NewRand(Hash{0xd1})
+	for trial := 0; trial < 600; trial++ {
+		n := 1 + int(r.Below(70))
+		if trial%50 == 0 {
+			n = 256
+		}
+		m := 1 + int(r.Below(700))
+		agg := TrimmedMean{ClipFactor: 2, Trim: float64(r.Below(50)) / 100, MedianBelow: int(r.Below(8))}
+		nonFinite := trial%3 == 0
+		nan := trial%9 == 0
+		inputs := make([][]float32, n)
+		scales := make([]float64, n)
+		for i := range inputs {
+			inputs[i] = make([]float32, m)
+			for j := range inputs[i] {
+				v := diffValue(r, nan)
+				if !nonFinite && (math.IsInf(float64(v), 0) || math.IsNaN(float64(v))) {
+					v = 1
+				}
+				if !nan && math.IsNaN(float64(v)) {
+					v = -2
+				}
+				inputs[i][j] = v
+			}
+			scales[i] = 1
+			if trial%2 == 1 && r.Below(4) == 0 {
+				scales[i] = float64(1+r.Below(1<<20)) / (1 << 21)
+			}
+		}
+		// Columns of a single, narrow distribution too: the common case.
+		if trial%4 == 2 {
+			for i := range inputs {
+				for j := range inputs[i] {
+					inputs[i][j] = 0.01*float32(j%7-3) + float32(r.Below(1000))*2e-6
+				}
+			}
+		}
+		want := make([]float32, m)
+		got := make([]float32, m)
+		referenceTrimmedMerge(agg, want, inputs, scales)
+		agg.Merge(got, inputs, scales)
+		for j := range want {
+			if math.Float32bits(want[j]) != math.Float32bits(got[j]) {
+				col := make([]float64, n)
+				for i := range inputs {
+					col[i] = float64(inputs[i][j]) * scales[i]
+				}
+				require.Failf(t, "merge differs from the reference", "trial %d n=%d trim=%v coord %d: got %v (%08x), want %v (%08x); column %v",
+					trial, n, agg.Trim, j, got[j], math.Float32bits(got[j]), want[j], math.Float32bits(want[j]), col)
+			}
+		}
+	}
+}
+
+// The inexact path: values spanning many binades whose ascending sum rounds.
+func TestTrimmedMeanInexactColumns(t *testing.T) {
+	agg := TrimmedMean{ClipFactor: 2, Trim: 0.1, MedianBelow: 3}
+	r := NewRand(Hash{0xd2})
+	for trial := 0; trial < 200; trial++ {
+		n := 10 + int(r.Below(60))
+		inputs := make([][]float32, n)
+		scales := make([]float64, n)
+		for i := range inputs {
+			inputs[i] = make([]float32, 64)
+			for j := range inputs[i] {
+				e := int(r.Below(80)) - 40
+				inputs[i][j] = float32(math.Ldexp(float64(1+r.Below(1<<23))/(1<<23), e)) * float32(1-2*int(r.Below(2)))
+			}
+			scales[i] = 1 - float64(r.Below(3))/7
+		}
+		want := make([]float32, 64)
+		got := make([]float32, 64)
+		referenceTrimmedMerge(agg, want, inputs, scales)
+		agg.Merge(got, inputs, scales)
+		for j := range want {
+			require.Equal(t, math.Float32bits(want[j]), math.Float32bits(got[j]), "trial %d coord %d", trial, j)
+		}
+	}
+}
+
+func TestMergeStreamMatchesMergeSlices(t *testing.T) {
+	idx := Indices{make([]uint32, 300), make([]uint32, 17), make([]uint32, 1)}
+	cs := honestSlices(idx, 23, 7)
+	cs = append(cs, Contribution{UID: 99, Values: cs[3].Values}) // a copy: both dropped
+	cs[5].Values[0][11] = 3e30
+	agg := TrimmedMean{ClipFactor: 2, Trim: 0.2, MedianBelow: 5}
+	want, wantManifest, wantDropped, err := MergeSlices(agg, idx, cs)
+	require.NoError(t, err)
+	ss := make([]Streamed, len(cs))
+	for i, c := range cs {
+		ss[len(cs)-1-i] = Streamed{UID: c.UID, Hotkey: c.Hotkey, Payload: c.Payload, Delta: DeltaHash(c.Values), Norm: Norm(c.Values),
+			Read: func(t int, dst []float32) error { copy(dst, c.Values[t]); return nil }}
+	}
+	got := make([][]float32, len(idx))
+	manifest, dropped, err := MergeStream(agg, idx, ss, func(t int, m []float32) error {
+		got[t] = append([]float32(nil), m...)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, wantManifest, manifest)
+	require.Equal(t, wantDropped, dropped)
+	require.Equal(t, []UID{3 * 2, 99}, dropped)
+	for ti := range want {
+		for j := range want[ti] {
+			require.Equal(t, math.Float32bits(want[ti][j]), math.Float32bits(got[ti][j]))
+		}
+	}
+}
