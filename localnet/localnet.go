@@ -103,6 +103,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, when set, is called after each window is scored.
 	Progress func(WindowReport)
+	// Baseline, when set, also trains a data-parallel baseline on the same
+	// data after the network ran (BaselineReport) and reports the network's
+	// efficiency against it.
+	Baseline bool
 }
 
 // DefaultOptions is the README's network: five honest miners, every built-in
@@ -179,6 +183,9 @@ type WindowReport struct {
 	// window's aggregate: compared with a run without faults, how long the
 	// network was held up.
 	Block bistro.Block `json:"block"`
+	// BaselineLoss is the data-parallel baseline's held-out loss after as
+	// many steps as the network ran windows (Options.Baseline).
+	BaselineLoss *float64 `json:"baseline_loss,omitempty"`
 }
 
 // MinerReport is one miner's outcome.
@@ -253,6 +260,19 @@ type Report struct {
 	LossAtFault float64 `json:"loss_at_fault"`
 	// Processed is, per validator (by name), the windows it processed.
 	Processed map[string]int `json:"processed"`
+
+	// Baseline is the data-parallel baseline (Options.Baseline).
+	Baseline *BaselineReport `json:"baseline,omitempty"`
+	// Efficiency is the baseline steps needed to reach the network's final
+	// held-out loss (interpolated) divided by the windows the network ran:
+	// 1 turns a window into as much progress as a full data-parallel step
+	// on the honest miners' pages. 0 without a baseline, or when the
+	// baseline did not reach the loss within 4× the run.
+	Efficiency float64 `json:"efficiency,omitempty"`
+	// EfficiencyPerCompute is the same per unit of compute: the pages the
+	// baseline trained to reach the network's final loss divided by the
+	// pages the network trained and recomputed (miners and validators).
+	EfficiencyPerCompute float64 `json:"efficiency_per_compute,omitempty"`
 }
 
 // ParticipantReport is one participant at the end of a run.
@@ -730,6 +750,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	outer := ctx // the baseline runs after the network is stopped
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
@@ -757,6 +778,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	} else {
 		rep.LossAtFault = rep.LossLast
+	}
+	if opts.Baseline {
+		if err := baseline(outer, opts, &p, ds, genesis, newTrainer, heldOut, miners, rep); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }

@@ -5,6 +5,7 @@
 //	go run ./examples/localnet                          # the defaults
 //	go run ./examples/localnet -adversaries lazy=2,churn=1 -windows 40 -out ./run
 //	go run ./examples/localnet -json > report.json      # one JSON object on stdout
+//	go run ./examples/localnet -baseline                # efficiency against data-parallel SGD
 package main
 
 import (
@@ -43,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "log the participants' work to stderr")
 	modelName := fs.String("model", "mlp", `architecture: "mlp" (fast) or "gpt-tiny" (GPT-2 tiny preset: slow on a CPU)`)
 	ledger := fs.String("ledger", localnet.LedgerVerified, "validators' ledger rule: "+localnet.LedgerVerified+" (pay only for verified work) or "+localnet.LedgerMovingAverage+" (v1)")
+	withBaseline := fs.Bool("baseline", false, "also train a data-parallel baseline on the same data and report the network's efficiency against it")
 	chaos := fs.String("chaos", "", "a named fault scenario ("+strings.Join(localnet.Scenarios(), ", ")+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -54,6 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		opts.PageLength = 129 // one full sequence of the tiny GPT per page
 	}
 	opts.Ledger = *ledger
+	opts.Baseline = *withBaseline
 	var err error
 	if *chaos != "" {
 		if opts.Chaos, err = localnet.Scenario(*chaos); err != nil {
