@@ -11,7 +11,9 @@ import (
 // exactly the same data (Options.Baseline): a separate replica, from the same
 // θ₀ and with the same Trainer, that takes in every window the union of the
 // honest miners' pages and applies the full update at once — the same number
-// of optimizer steps, the same learning rate schedule and clipping, no
+// of optimizer steps (Params.InnerSteps per window, on the union split into
+// as many micro-batches), the same learning rate schedule (lr(w), not scaled
+// for a slice: LRScale does not apply to full updates) and clipping, no
 // slicing, no staleness.
 type BaselineReport struct {
 	// LossStart is the held-out loss of θ₀.
@@ -58,6 +60,9 @@ func baseline(ctx context.Context, opts Options, p *bistro.Params, ds bistro.Dat
 	}
 	tr := newTrainer()
 	m := genesis.Clone()
+	// The same optimizer steps on the union, unsliced: lr(w) as scheduled.
+	bp := *p
+	bp.LRScale = bistro.LRScaleNone
 	layout := m.Layout()
 	all := make([][]uint32, len(layout))
 	for t, ts := range layout {
@@ -92,7 +97,7 @@ func baseline(ctx context.Context, opts Options, p *bistro.Params, ds bistro.Dat
 			union = append(union, pg...)
 		}
 		pages += len(union)
-		d, err := tr.Update(ctx, m, union, p.LR.At(w), p.ClipNorm)
+		d, err := bistro.TrainUpdate(ctx, &bp, tr, m, union, w)
 		if err != nil {
 			return fmt.Errorf("localnet: baseline window %d: %w", i, err)
 		}
