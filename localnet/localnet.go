@@ -1162,7 +1162,12 @@ func model(opts Options) (bistro.ModelConfig, *bistro.MemModel, func() bistro.Tr
 
 // networkParams are the local network's Params: 6-block windows, a grace of
 // 2, finality one block behind and 3 blocks per failover rank; a quarter of
-// every tensor per slice.
+// every tensor per slice, learning rate 0.25 scaled by 1/f (a step of 1.0 on
+// the sliced coordinates), one SGD step per window. From the sweep
+// (scripts/efficiency-sweep, README "Training efficiency"): lr 0.5 unscaled
+// ran at 0.26× the data-parallel baseline; scaled by 1/f it oscillated (step
+// 2.0 with one window of staleness); lr 0.25 scaled runs at 0.99× the
+// baseline at the same lr and ends lower than either.
 func networkParams(opts Options, ds *data.OpticsDataset, cfg bistro.ModelConfig, genesis bistro.Hash) bistro.Params {
 	p := bistro.DefaultParams(1)
 	p.BlocksPerWindow, p.Grace, p.FinalityLag, p.FailoverDelay = 6, 2, 1, 3
@@ -1170,7 +1175,8 @@ func networkParams(opts Options, ds *data.OpticsDataset, cfg bistro.ModelConfig,
 	p.PagesPerWindow, p.PageLength = 2, uint32(opts.PageLength)
 	p.DatasetPages, p.DatasetDigest = ds.Pages(), ds.Digest()
 	p.SliceFraction, p.SliceRun = 0.25, 1
-	p.LR = bistro.Schedule{Kind: bistro.ConstantLR, Base: 0.5}
+	p.LR = bistro.Schedule{Kind: bistro.ConstantLR, Base: 0.25}
+	p.LRScale, p.InnerSteps = bistro.LRScaleInverseFraction, 1
 	p.ClipNorm = 1
 	p.Model, p.GenesisDigest = cfg, genesis
 	p.Aggregator = bistro.AggregatorParams{ClipFactor: 2, Trim: 0.2, MedianBelow: 3}
