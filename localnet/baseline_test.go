@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/bistro-go/bistro"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -56,4 +57,29 @@ func TestBaseline(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rep.Efficiency, again.Efficiency)
 	assert.Equal(t, rep.Baseline.Loss, again.Baseline.Loss)
+}
+
+// TestInnerSteps: with H = 2 inner steps the validators recompute the honest
+// miners' two-step updates and pass them (each evaluated miner has a
+// positive score, none is dropped), every honest participant holds the same
+// bits, and the loss falls. Bit-exactness of the recompute is
+// train.TestTrainUpdateInner's.
+func TestInnerSteps(t *testing.T) {
+	o := smallOptions(t, 6)
+	o.Adversaries = nil
+	o.Params = func(p *bistro.Params) { p.InnerSteps = 2 }
+	rep := run(t, o)
+	assert.True(t, rep.DigestsAgree, "%v", rep.Disagreements)
+	assert.Less(t, rep.LossLast, rep.LossFirst, "held-out loss falls")
+	evaluated := 0
+	for _, m := range rep.Miners {
+		evaluated += m.Evaluations
+		if m.Evaluations > 0 {
+			assert.Positive(t, m.Score, "uid %d", m.UID)
+		}
+	}
+	assert.Positive(t, evaluated)
+	for _, a := range rep.Aggregates {
+		assert.Empty(t, a.Dropped, "window %d", a.Window)
+	}
 }
