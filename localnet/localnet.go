@@ -17,6 +17,9 @@
 //	// rep.Miners[i].TotalIncentive, .RewardPerCompute, rep.HonestShare,
 //	// rep.DigestsAgree, rep.PerWindow[w].Loss …
 //
+// With opts.Baseline it also trains a data-parallel baseline on the same data
+// and reports rep.Efficiency against it (BaselineReport).
+//
 // Runs are deterministic: the same Options (Seed included) give the same
 // report and the same final state digest, at any GOMAXPROCS.
 package localnet
