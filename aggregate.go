@@ -595,16 +595,25 @@ func ApplyAggregate(m Model, indices Indices, a *File) error {
 var ErrNormBound = errors.New("bistro: slice norm out of bounds")
 
 // CheckNorm is the cheap norm check of a slice of window w (SPEC.md §10):
-// ‖slice‖ ≤ max_norm_factor·lr(w)·clip_norm and, when min_norm_factor > 0,
-// ‖slice‖ ≥ min_norm_factor·lr(w)·clip_norm·√f.
+// ‖slice‖ ≤ max_norm_factor·H·step_lr(w)·clip_norm (H inner steps of at most
+// step_lr·clip_norm each) and, when min_norm_factor > 0,
+// ‖slice‖ ≥ min_norm_factor·step_lr(w)·clip_norm·√f.
 func CheckNorm(p *Params, w uint64, values [][]float32) error {
 	n := Norm(values)
-	bound := p.LR.At(w) * p.ClipNorm
-	if hi := p.Checks.MaxNormFactor * bound; n > hi {
+	lo, hi := NormBounds(p, w)
+	if n > hi {
 		return fmt.Errorf("%w: %.4g > %.4g", ErrNormBound, n, hi)
 	}
-	if lo := p.Checks.MinNormFactor * bound * math.Sqrt(p.SliceFraction); n < lo {
+	if n < lo {
 		return fmt.Errorf("%w: %.4g < %.4g", ErrNormBound, n, lo)
 	}
 	return nil
+}
+
+// NormBounds returns CheckNorm's bounds for window w: with b =
+// step_lr(w)·clip_norm, lo = min_norm_factor·b·√f and hi =
+// max_norm_factor·H·b (SPEC.md §10.1).
+func NormBounds(p *Params, w uint64) (lo, hi float64) {
+	b := p.StepLR(w) * p.ClipNorm
+	return p.Checks.MinNormFactor * b * math.Sqrt(p.SliceFraction), p.Checks.MaxNormFactor * float64(max(p.InnerSteps, 1)) * b
 }

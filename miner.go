@@ -235,7 +235,7 @@ func (m *Miner) train(ctx context.Context, w uint64) error {
 			d, used, err = u.Update(ctx, w, m.model, pages)
 			used = min(max(used, 0), len(pages))
 		} else {
-			d, err = m.cfg.Trainer.Update(ctx, m.model, pages, m.p.LR.At(w), m.p.ClipNorm)
+			d, err = TrainUpdate(ctx, m.p, m.cfg.Trainer, m.model, pages, w)
 		}
 		if err != nil {
 			return err

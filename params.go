@@ -24,6 +24,9 @@ const (
 	MeanV1        = "mean/v1"          // plain mean (tests and trusted networks)
 	ConstantLR    = "constant"         // lr(w) = base
 	LinearLR      = "linear-warmup/v1" // linear warmup, then linear decay to min
+
+	LRScaleNone            = "none"                // step lr = lr(w)
+	LRScaleInverseFraction = "inverse-fraction/v1" // step lr = lr(w) / f; SPEC.md §2.2
 )
 
 // MaxParamsBytes bounds a Params JSON file; larger files are rejected unread.
@@ -94,6 +97,17 @@ type Params struct {
 	LR Schedule `json:"lr"`
 	// ClipNorm bounds the gradient's global L2 norm before the step.
 	ClipNorm float64 `json:"clip_norm"`
+	// LRScale says how the learning rate of a step accounts for the slice
+	// fraction f (StepLR): LRScaleNone takes lr(w) as scheduled;
+	// LRScaleInverseFraction takes lr(w) / f, since applying only a
+	// fraction f of every update acts like lr × f.
+	LRScale string `json:"lr_scale"`
+	// InnerSteps is H, 1 … PagesPerWindow: a miner's pages are split into H
+	// micro-batches in order and it takes H optimizer steps from the base,
+	// one per micro-batch; Δ = θ_H − θ_base (TrainUpdate, SPEC.md §2.4).
+	// Validators recompute the same H steps: the same gradient work as one
+	// step on every page, plus H − 1 copies of θ.
+	InnerSteps uint32 `json:"inner_steps"`
 
 	// Model is the architecture; trainers read it.
 	Model ModelConfig `json:"model"`
@@ -155,6 +169,23 @@ func (s Schedule) At(w uint64) float64 {
 	}
 }
 
+// StepLR returns the learning rate of each optimizer step of window w:
+// lr(w), divided by the slice fraction under LRScaleInverseFraction (one
+// binary64 division, SPEC.md §2.2).
+func (p *Params) StepLR(w uint64) float64 {
+	lr := p.LR.At(w)
+	if p.LRScale == LRScaleInverseFraction {
+		return lr / p.SliceFraction
+	}
+	return lr
+}
+
+// MicroBatch returns the pages [lo, hi) of micro-batch k (0 ≤ k < h) of n
+// pages split into h: lo = ⌊k·n/h⌋, hi = ⌊(k+1)·n/h⌋ (SPEC.md §2.4).
+func MicroBatch(n, h, k int) (lo, hi int) {
+	return k * n / h, (k + 1) * n / h
+}
+
 // ModelConfig describes the architecture. Arch selects the trainer family
 // ("mlp/v1", "gpt2/v1", …); the sizes mean what that family says.
 type ModelConfig struct {
@@ -182,9 +213,10 @@ type AggregatorParams struct {
 
 // CheckParams bound the cheap checks every slice goes through.
 type CheckParams struct {
-	// MaxNormFactor: a slice's L2 norm must be ≤ MaxNormFactor · lr(w) · ClipNorm.
+	// MaxNormFactor: a slice's L2 norm must be ≤ MaxNormFactor · H ·
+	// StepLR(w) · ClipNorm.
 	MaxNormFactor float64 `json:"max_norm_factor"`
-	// MinNormFactor: a slice's L2 norm must be ≥ MinNormFactor · lr(w) ·
+	// MinNormFactor: a slice's L2 norm must be ≥ MinNormFactor · StepLR(w) ·
 	// ClipNorm · √f (0 disables the lower bound).
 	MinNormFactor float64 `json:"min_norm_factor"`
 }
@@ -237,6 +269,10 @@ func (p *Params) Validate() error {
 		return bad("slice_run 0")
 	case !finite(p.ClipNorm) || p.ClipNorm <= 0:
 		return bad("clip_norm %v not > 0", p.ClipNorm)
+	case p.LRScale != LRScaleNone && p.LRScale != LRScaleInverseFraction:
+		return bad("lr_scale %q unknown (want %q or %q)", p.LRScale, LRScaleNone, LRScaleInverseFraction)
+	case p.InnerSteps == 0 || p.InnerSteps > p.PagesPerWindow:
+		return bad("inner_steps %d not in [1, pages_per_window %d]: every micro-batch needs a page", p.InnerSteps, p.PagesPerWindow)
 	case p.Model.Arch == "" || len(p.Model.Arch) > 64:
 		return bad("model.arch of %d bytes (want 1 … 64)", len(p.Model.Arch))
 	case p.Model.Parameters == 0:
@@ -374,6 +410,8 @@ func (p *Params) Digest() Hash {
 	h.u64(p.LR.Warmup)
 	h.u64(p.LR.Total)
 	h.f64(p.ClipNorm)
+	h.str(p.LRScale)
+	h.u32(p.InnerSteps)
 	m := p.Model
 	h.str(m.Arch)
 	for _, v := range []uint32{m.Vocab, m.Context, m.Embed, m.Hidden, m.Layers, m.Heads} {
@@ -415,6 +453,8 @@ func DefaultParams(netuid uint16) Params {
 		SliceRun:           1,
 		LR:                 Schedule{Kind: ConstantLR, Base: 1e-3},
 		ClipNorm:           1,
+		LRScale:            LRScaleNone,
+		InnerSteps:         1,
 		Aggregator:         AggregatorParams{ClipFactor: 2, Trim: 0.2, MedianBelow: 5},
 		Checks:             CheckParams{MaxNormFactor: 1.01, MinNormFactor: 0},
 		CheckpointInterval: 50,

@@ -52,6 +52,10 @@ func TestParamsValidate(t *testing.T) {
 		{"failover past window", func(p *Params) { p.FailoverDelay = 6 }, "grace 3 + finality_lag 2 + failover_delay 6 > blocks_per_window 10"},
 		{"failover huge", func(p *Params) { p.FailoverDelay = math.MaxUint64 }, "failover_delay 18446744073709551615 > blocks_per_window 10"},
 		{"failover under merge", func(p *Params) { p.MergeTimeMS = 48001 }, "failover_delay 4 blocks × block_time_ms 12000 = 48000 ms < merge_time_ms 48001"},
+		{"lr scale unknown", func(p *Params) { p.LRScale = "inverse" }, `lr_scale "inverse" unknown`},
+		{"lr scale empty", func(p *Params) { p.LRScale = "" }, `lr_scale "" unknown`},
+		{"inner steps zero", func(p *Params) { p.InnerSteps = 0 }, "inner_steps 0 not in [1, pages_per_window 4]"},
+		{"inner steps over pages", func(p *Params) { p.InnerSteps = 5 }, "inner_steps 5 not in [1, pages_per_window 4]"},
 		{"pages zero", func(p *Params) { p.PagesPerWindow = 0 }, "pages_per_window 0"},
 		{"pages many", func(p *Params) { p.PagesPerWindow = MaxPagesPerWindow + 1 }, "pages_per_window 65537"},
 		{"negative zero", func(p *Params) { p.Checks.MinNormFactor = math.Copysign(0, -1) }, "checks.min_norm_factor is negative"},
@@ -143,6 +147,8 @@ func TestParamsDigestSensitivity(t *testing.T) {
 	assert.Equal(t, d0, base.Digest(), "restored")
 	assert.GreaterOrEqual(t, len(visited), 42, "every leaf field visited")
 	assert.True(t, visited["Params.FailoverDelay"], "failover_delay is in the digest")
+	assert.True(t, visited["Params.LRScale"], "lr_scale is in the digest")
+	assert.True(t, visited["Params.InnerSteps"], "inner_steps is in the digest")
 }
 
 func check(t *testing.T, p *Params, d0 Hash, path string) {

@@ -156,7 +156,7 @@ func Recompute(ctx context.Context, p *Params, base Model, trainer Trainer, data
 	if err != nil {
 		return nil, err
 	}
-	delta, err := trainer.Update(ctx, base, pages, p.LR.At(w), p.ClipNorm)
+	delta, err := TrainUpdate(ctx, p, trainer, base, pages, w)
 	if err != nil {
 		return nil, fmt.Errorf("bistro: recompute window %d for %s: %w", w, hotkey, err)
 	}

@@ -91,6 +91,7 @@ func TestVectorsParams(t *testing.T) {
 	b.Model = ModelConfig{Arch: "gpt2/v1", Vocab: 50257, Context: 1024, Embed: 768, Layers: 12, Heads: 12, Hidden: 3072, Parameters: 124439808}
 	b.SliceFraction, b.SliceRun = 0.013, 32
 	b.BlockTimeMS = 12500
+	b.LRScale, b.InnerSteps = LRScaleInverseFraction, 4
 	for _, p := range []Params{a, b} {
 		var buf bytes.Buffer
 		require.NoError(t, WriteParams(&buf, &p))
@@ -438,4 +439,55 @@ func TestVectorsWeights(t *testing.T) {
 		out = append(out, vec{uids, s, ou, ow})
 	}
 	golden(t, "weights.json", out)
+}
+
+// TestVectorsInner pins the update rule's arithmetic (SPEC.md §2.2, §2.4,
+// §10.1): step_lr per window, the micro-batch bounds of n pages into H, and
+// the norm bounds.
+func TestVectorsInner(t *testing.T) {
+	type vec struct {
+		LR            Schedule    `json:"lr"`
+		SliceFraction float64     `json:"slice_fraction"`
+		LRScale       string      `json:"lr_scale"`
+		InnerSteps    uint32      `json:"inner_steps"`
+		Pages         int         `json:"pages"`
+		ClipNorm      float64     `json:"clip_norm"`
+		Checks        CheckParams `json:"checks"`
+		Windows       []uint64    `json:"windows"`
+		StepLR        []float64   `json:"step_lr"`
+		MinNorm       []float64   `json:"min_norm"`
+		MaxNorm       []float64   `json:"max_norm"`
+		MicroBatches  [][2]int    `json:"micro_batches"`
+	}
+	ws := []uint64{0, 1, 3, 10, 1 << 40}
+	var out []vec
+	for _, c := range []struct {
+		lr    Schedule
+		f     float64
+		scale string
+		h     uint32
+		pages int
+		clip  float64
+		ch    CheckParams
+	}{
+		{Schedule{Kind: ConstantLR, Base: 0.5}, 0.25, LRScaleNone, 1, 2, 1, CheckParams{MaxNormFactor: 1.01, MinNormFactor: 0.05}},
+		{Schedule{Kind: ConstantLR, Base: 0.5}, 0.25, LRScaleInverseFraction, 2, 2, 1, CheckParams{MaxNormFactor: 1.01, MinNormFactor: 0.05}},
+		{Schedule{Kind: LinearLR, Base: 0.1, Min: 0.003, Warmup: 2, Total: 20}, 0.013, LRScaleInverseFraction, 3, 7, 0.7, CheckParams{MaxNormFactor: 1.5, MinNormFactor: 0.1}},
+		{Schedule{Kind: ConstantLR, Base: 3e-4}, 0.3, LRScaleInverseFraction, 4, 4, 1, CheckParams{MaxNormFactor: 1.01}},
+		{Schedule{Kind: ConstantLR, Base: 1e-3}, 0.05, LRScaleNone, 5, 13, 2.5, CheckParams{MaxNormFactor: 1, MinNormFactor: 0.5}},
+	} {
+		p := Params{LR: c.lr, SliceFraction: c.f, LRScale: c.scale, InnerSteps: c.h, ClipNorm: c.clip, Checks: c.ch}
+		v := vec{LR: c.lr, SliceFraction: c.f, LRScale: c.scale, InnerSteps: c.h, Pages: c.pages, ClipNorm: c.clip, Checks: c.ch, Windows: ws}
+		for _, w := range ws {
+			v.StepLR = append(v.StepLR, p.StepLR(w))
+			lo, hi := NormBounds(&p, w)
+			v.MinNorm, v.MaxNorm = append(v.MinNorm, lo), append(v.MaxNorm, hi)
+		}
+		for k := range int(c.h) {
+			lo, hi := MicroBatch(c.pages, int(c.h), k)
+			v.MicroBatches = append(v.MicroBatches, [2]int{lo, hi})
+		}
+		out = append(out, v)
+	}
+	golden(t, "inner.json", out)
 }

@@ -281,7 +281,7 @@ func (Noise) Strategy(env Env) bistro.MinerStrategy {
 		TrainFunc: func(uint64) bool { return false },
 		SliceFunc: func(_ context.Context, f *bistro.File, idx bistro.Indices) error {
 			v := filled(idx, func(int, int) float32 { return float32(float64(r.Below(2001))/1000 - 1) })
-			scale := 0.5 * env.Params.LR.At(f.Window) * env.Params.ClipNorm / bistro.Norm(v)
+			scale := 0.5 * env.Params.StepLR(f.Window) * env.Params.ClipNorm / bistro.Norm(v)
 			for _, t := range v {
 				for i := range t {
 					t[i] = float32(float64(t[i]) * scale)

@@ -32,8 +32,8 @@ type partial struct {
 
 var _ bistro.Updater = partial{}
 
-// Update runs the strategy's own trainer on the miner's replica with the
-// Params' learning rate and clip norm, on half the pages (rounded down; no
+// Update runs the strategy's own trainer on the miner's replica as Params
+// say (bistro.TrainUpdate), on half the pages (rounded down; no
 // page gives Δ = 0).
 func (s partial) Update(ctx context.Context, w uint64, base bistro.Model, pages [][]int32) (bistro.Tensors, int, error) {
 	n := len(pages) / 2
@@ -41,7 +41,7 @@ func (s partial) Update(ctx context.Context, w uint64, base bistro.Model, pages 
 		z, err := bistro.NewMemModel(base.Layout())
 		return z, 0, err
 	}
-	d, err := s.env.Trainer.Update(ctx, base, pages[:n], s.env.Params.LR.At(w), s.env.Params.ClipNorm)
+	d, err := bistro.TrainUpdate(ctx, s.env.Params, s.env.Trainer, base, pages[:n], w)
 	return d, n, err
 }
 
@@ -161,7 +161,7 @@ func PlausibleZero(p *bistro.Params, w uint64, idx bistro.Indices, r *bistro.Ran
 	for _, ix := range idx {
 		n += len(ix)
 	}
-	lo := p.Checks.MinNormFactor * p.LR.At(w) * p.ClipNorm * math.Sqrt(p.SliceFraction)
+	lo := p.Checks.MinNormFactor * p.StepLR(w) * p.ClipNorm * math.Sqrt(p.SliceFraction)
 	if n == 0 || lo <= 0 {
 		return filled(idx, func(int, int) float32 { return 0 }), nil
 	}

@@ -48,6 +48,22 @@ func (r *Report) WriteTable(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "\nhonest miners' share of the total incentive: %.1f%%\n"+
 		"held-out loss %.4f → %.4f over %d windows; honest participants' digests agree: %s\nfinal state digest %s\n",
 		100*r.HonestShare, r.LossFirst, r.LossLast, r.Windows, agree, r.FinalDigest)
+	if err != nil || r.Baseline == nil {
+		return err
+	}
+	b := r.Baseline
+	reach := fmt.Sprintf("%.1f", b.StepsToReach)
+	if b.StepsToReach == 0 {
+		reach = fmt.Sprintf("more than %d", len(b.Loss))
+	}
+	bl := b.LossStart
+	if n := min(r.Windows, len(b.Loss)); n > 0 {
+		bl = b.Loss[n-1]
+	}
+	_, err = fmt.Fprintf(w, "data-parallel baseline (union of the honest miners' pages, full updates): loss %.4f → %.4f in %d steps;\n"+
+		"it reaches the network's final loss in %s steps: efficiency %.3f per window, %.3f per unit of compute "+
+		"(%.0f pages per baseline step, %d pages trained and recomputed by the network)\n",
+		b.LossStart, bl, min(r.Windows, len(b.Loss)), reach, r.Efficiency, r.EfficiencyPerCompute, b.PagesPerStep, b.NetworkPages)
 	return err
 }
 

@@ -281,6 +281,8 @@ PARAMS_SCHEMA = {
     "slice_run": _u(32),
     "lr": LR_SCHEMA,
     "clip_norm": _F64,
+    "lr_scale": _STR,
+    "inner_steps": _u(32),
     "model": {
         "arch": _STR, "vocab": _u(32), "context": _u(32), "embed": _u(32),
         "hidden": _u(32), "layers": _u(32), "heads": _u(32), "parameters": _u(64),
@@ -292,6 +294,8 @@ PARAMS_SCHEMA = {
     "retention": _u(64),
     "strategies": {"window": _STR, "pages": _STR, "slice": _STR, "aggregator": _STR},
 }
+
+LR_SCALES = {"none", "inverse-fraction/v1"}
 
 STRATEGIES = {
     "window": {"window/v1"},
@@ -392,6 +396,8 @@ def validate_params(p):
     need(1 <= len(p["model"]["arch"].encode("utf-8")) <= 64, "model.arch not 1-64 bytes")
     need(p["model"]["parameters"] > 0, "model.parameters is 0")
     need(any(p["genesis_digest"]), "genesis_digest is zero")
+    need(p["lr_scale"] in LR_SCALES, f"unknown lr_scale {p['lr_scale']!r}")
+    need(1 <= p["inner_steps"] <= p["pages_per_window"], "inner_steps not in [1, pages_per_window]")
     ag, ch = p["aggregator"], p["checks"]
     need(ag["clip_factor"] >= 1, "aggregator.clip_factor < 1")
     need(0 <= ag["trim"] < 0.5, "aggregator.trim out of [0, 0.5)")
@@ -433,6 +439,7 @@ def params_digest(p):
         enc_str(lr["kind"]), f64(lr["base"]), f64(lr["min"]), u64(lr["warmup"]),
         u64(lr["total"]),
         f64(p["clip_norm"]),
+        enc_str(p["lr_scale"]), u32(p["inner_steps"]),
         enc_str(m["arch"]), u32(m["vocab"]), u32(m["context"]), u32(m["embed"]),
         u32(m["hidden"]), u32(m["layers"]), u32(m["heads"]), u64(m["parameters"]),
         enc_hash(p["genesis_digest"]),
@@ -1257,6 +1264,9 @@ PARAMS_NEGATIVE = [
     ("failover_delay", 0), ("failover_delay", 6), ("failover_delay", U64), ("failover_delay", -1),
     ("merge_time_ms", 48001), ("block_time_ms", 9999),
     ("failover_delay", _DELETE),
+    ("lr_scale", "inverse"), ("lr_scale", ""), ("lr_scale", _DELETE), ("lr_scale", 1),
+    ("inner_steps", 0), ("inner_steps", 5), ("inner_steps", -1), ("inner_steps", 1.0),
+    ("inner_steps", _DELETE), [("inner_steps", 2), ("pages_per_window", 1)],
     [("block_time_ms", _DELETE), ("block_time", "12s")],
     [("protocol", _DELETE), ("Protocol", 1)], [("lr.base", _DELETE), ("lr.Base", 0.5)],
     ("pages_per_window", 0), [("pages_per_window", 65537), ("dataset_pages", 1 << 20)],
@@ -1285,6 +1295,7 @@ PARAMS_POSITIVE = [
     ("block_time_ms", MAX_MS), ("upload_time_ms", 36000), ("merge_time_ms", 48000),
     [("failover_delay", 5), ("merge_time_ms", 60000)], [("failover_delay", 1), ("merge_time_ms", 12000)],
     ("model.arch", "a" * 64), ("model.arch", "\u00e9" * 32),
+    ("lr_scale", "inverse-fraction/v1"), ("inner_steps", 4), ("inner_steps", 2),
     [("lr.kind", "constant"), ("lr.base", 1e-300)],
 ]
 
@@ -1346,6 +1357,46 @@ def check_params(vectors):
             text(b'"clip_norm": 1', b'"clip_norm": ' + lit))).hex(), digest)
     expect(0, "digest with min_norm_factor written 0.0", params_digest(read_params(
         text(b'"min_norm_factor": 0', b'"min_norm_factor": 0.0'))).hex(), digest)
+    return len(vectors)
+
+
+def step_lr(lr, f, lr_scale, w):
+    """§2.2: the learning rate of every optimizer step of window w."""
+    x = lr_at(lr, w)
+    return x / f if lr_scale == "inverse-fraction/v1" else x
+
+
+def micro_batch(n, h, k):
+    """§2.4: pages [lo, hi) of micro-batch k of n pages split into h."""
+    return k * n // h, (k + 1) * n // h
+
+
+def norm_bounds(lr, f, lr_scale, h, clip, checks, w):
+    """§10.1: (lo, hi) for the norm of a slice of window w."""
+    b = step_lr(lr, f, lr_scale, w) * clip
+    return checks["min_norm_factor"] * b * math.sqrt(f), checks["max_norm_factor"] * float(h) * b
+
+
+def check_inner(vectors):
+    for i, v in enumerate(vectors):
+        lr = _typed(LR_SCHEMA, v["lr"], "lr")
+        validate_lr(lr)
+        need = _need(f"vector {i}")
+        need(v["lr_scale"] in LR_SCALES, f"unknown lr_scale {v['lr_scale']!r}")
+        need(1 <= v["inner_steps"] <= v["pages"], "inner_steps not in [1, pages]")
+        f, sc, h, clip = float(v["slice_fraction"]), v["lr_scale"], v["inner_steps"], float(v["clip_norm"])
+        ch = {k: float(x) for k, x in v["checks"].items()}
+        ws = v["windows"]
+        expect_f64(i, "step_lr", [step_lr(lr, f, sc, w) for w in ws], [float(x) for x in v["step_lr"]])
+        bounds = [norm_bounds(lr, f, sc, h, clip, ch, w) for w in ws]
+        expect_f64(i, "min_norm", [b[0] for b in bounds], [float(x) for x in v["min_norm"]])
+        expect_f64(i, "max_norm", [b[1] for b in bounds], [float(x) for x in v["max_norm"]])
+        mb = [list(micro_batch(v["pages"], h, k)) for k in range(h)]
+        expect(i, "micro_batches", mb, v["micro_batches"])
+        # every page in exactly one micro-batch, in order, none empty
+        need(mb[0][0] == 0 and mb[-1][1] == v["pages"], "micro-batches do not cover the pages")
+        need(all(a[1] == b[0] for a, b in zip(mb, mb[1:])), "micro-batches not contiguous")
+        need(all(lo < hi for lo, hi in mb), "an empty micro-batch")
     return len(vectors)
 
 
@@ -2050,6 +2101,7 @@ CHECKS = {
     "rand.json": check_rand,
     "params.json": check_params,
     "schedule.json": check_schedule,
+    "inner.json": check_inner,
     "windows.json": check_windows,
     "pages.json": check_pages,
     "slices.json": check_slices,

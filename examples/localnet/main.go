@@ -5,6 +5,7 @@
 //	go run ./examples/localnet                          # the defaults
 //	go run ./examples/localnet -adversaries lazy=2,churn=1 -windows 40 -out ./run
 //	go run ./examples/localnet -json > report.json      # one JSON object on stdout
+//	go run ./examples/localnet -baseline                # efficiency against data-parallel SGD
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bistro-go/bistro"
 	"github.com/bistro-go/bistro/localnet"
 )
 
@@ -43,6 +45,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "log the participants' work to stderr")
 	modelName := fs.String("model", "mlp", `architecture: "mlp" (fast) or "gpt-tiny" (GPT-2 tiny preset: slow on a CPU)`)
 	ledger := fs.String("ledger", localnet.LedgerVerified, "validators' ledger rule: "+localnet.LedgerVerified+" (pay only for verified work) or "+localnet.LedgerMovingAverage+" (v1)")
+	withBaseline := fs.Bool("baseline", false, "also train a data-parallel baseline on the same data and report the network's efficiency against it")
+	fraction := fs.Float64("slice-fraction", 0, "Params slice_fraction f (0: the network's default)")
+	lr := fs.Float64("lr", 0, "Params lr.base, constant schedule (0: the network's default)")
+	lrScale := fs.String("lr-scale", "", "Params lr_scale: none or inverse-fraction/v1 (empty: the network's default)")
+	inner := fs.Uint("inner-steps", 0, "Params inner_steps H (0: the network's default)")
 	chaos := fs.String("chaos", "", "a named fault scenario ("+strings.Join(localnet.Scenarios(), ", ")+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -54,6 +61,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		opts.PageLength = 129 // one full sequence of the tiny GPT per page
 	}
 	opts.Ledger = *ledger
+	opts.Baseline = *withBaseline
+	if *fraction != 0 || *lr != 0 || *lrScale != "" || *inner != 0 {
+		opts.Params = func(p *bistro.Params) {
+			if *fraction != 0 {
+				p.SliceFraction = *fraction
+			}
+			if *lr != 0 {
+				p.LR = bistro.Schedule{Kind: bistro.ConstantLR, Base: *lr}
+			}
+			if *lrScale != "" {
+				p.LRScale = *lrScale
+			}
+			if *inner != 0 {
+				p.InnerSteps = uint32(*inner)
+			}
+		}
+	}
 	var err error
 	if *chaos != "" {
 		if opts.Chaos, err = localnet.Scenario(*chaos); err != nil {

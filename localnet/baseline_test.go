@@ -1,0 +1,85 @@
+package localnet
+
+import (
+	"context"
+	"testing"
+
+	"github.com/bistro-go/bistro"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStepsToReach(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		start  float64
+		loss   []float64
+		target float64
+		want   float64
+		ok     bool
+	}{
+		{"at start", 3, []float64{2, 1}, 3, 0, true},
+		{"exact step", 3, []float64{2, 1}, 2, 1, true},
+		{"between steps", 3, []float64{2, 1}, 1.5, 1.5, true},
+		{"first step", 4, []float64{2, 1}, 3, 0.5, true},
+		{"never", 3, []float64{2, 1}, 0.5, 0, false},
+		{"no steps", 3, nil, 2, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := stepsToReach(tc.start, tc.loss, tc.target)
+			assert.Equal(t, tc.ok, ok)
+			assert.InDelta(t, tc.want, got, 1e-12)
+		})
+	}
+}
+
+// TestBaseline: the baseline trains on the same data, reports a loss per
+// window and an efficiency, and a second run gives the same figures.
+func TestBaseline(t *testing.T) {
+	o := smallOptions(t, 4)
+	o.Adversaries = nil
+	o.Baseline = true
+	rep := run(t, o)
+	require.NotNil(t, rep.Baseline)
+	assert.GreaterOrEqual(t, len(rep.Baseline.Loss), o.Windows)
+	assert.Equal(t, float64(o.Miners)*2, rep.Baseline.PagesPerStep)
+	for _, row := range rep.PerWindow {
+		require.NotNil(t, row.BaselineLoss, "window %d", row.Window)
+		assert.Equal(t, rep.Baseline.Loss[row.Window], *row.BaselineLoss)
+	}
+	assert.Greater(t, rep.Efficiency, 0.0)
+	assert.Greater(t, rep.EfficiencyPerCompute, 0.0)
+	assert.Less(t, rep.EfficiencyPerCompute, rep.Efficiency) // validators' recomputation costs compute
+	assert.Greater(t, rep.Baseline.NetworkPages, 0)
+
+	o.Dir = t.TempDir()
+	again, err := Run(context.Background(), o)
+	require.NoError(t, err)
+	assert.Equal(t, rep.Efficiency, again.Efficiency)
+	assert.Equal(t, rep.Baseline.Loss, again.Baseline.Loss)
+}
+
+// TestInnerSteps: with H = 2 inner steps the validators recompute the honest
+// miners' two-step updates and pass them (each evaluated miner has a
+// positive score, none is dropped), every honest participant holds the same
+// bits, and the loss falls. Bit-exactness of the recompute is
+// train.TestTrainUpdateInner's.
+func TestInnerSteps(t *testing.T) {
+	o := smallOptions(t, 6)
+	o.Adversaries = nil
+	o.Params = func(p *bistro.Params) { p.InnerSteps = 2 }
+	rep := run(t, o)
+	assert.True(t, rep.DigestsAgree, "%v", rep.Disagreements)
+	assert.Less(t, rep.LossLast, rep.LossFirst, "held-out loss falls")
+	evaluated := 0
+	for _, m := range rep.Miners {
+		evaluated += m.Evaluations
+		if m.Evaluations > 0 {
+			assert.Positive(t, m.Score, "uid %d", m.UID)
+		}
+	}
+	assert.Positive(t, evaluated)
+	for _, a := range rep.Aggregates {
+		assert.Empty(t, a.Dropped, "window %d", a.Window)
+	}
+}
