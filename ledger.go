@@ -19,8 +19,7 @@ import (
 // crypto/rand, so miners cannot predict whether they will be checked;
 // NewSeededSampler makes it reproducible for tests.
 type UniformSampler struct {
-	mu   sync.Mutex
-	rand *Rand // nil: crypto/rand per call
+	seed *Hash // nil: crypto/rand per call
 }
 
 var (
@@ -32,7 +31,10 @@ var (
 func NewSampler() *UniformSampler { return &UniformSampler{} }
 
 // NewSeededSampler returns a reproducible sampler (tests and simulations).
-func NewSeededSampler(seed Hash) *UniformSampler { return &UniformSampler{rand: NewRand(seed)} }
+// Each window's draw derives from the seed and the window alone, so two runs
+// of a simulation that differ in one window (a fault) draw the same samples in
+// every other window.
+func NewSeededSampler(seed Hash) *UniformSampler { return &UniformSampler{seed: &seed} }
 
 // Inclusion returns the probability Sample gives each candidate: a
 // never-evaluated one is drawn with probability min(1, n/|fresh|), an
@@ -70,16 +72,16 @@ func (s *UniformSampler) Inclusion(candidates []UID, evaluated func(UID) bool, n
 // Sample returns up to n distinct uids, never-evaluated first, each group in
 // uniformly random order.
 func (s *UniformSampler) Sample(window uint64, candidates []UID, evaluated func(UID) bool, n int) []UID {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.rand
-	if r == nil {
-		var seed Hash
-		if _, err := io.ReadFull(rand.Reader, seed[:]); err != nil {
-			panic("bistro: crypto/rand failed: " + err.Error()) // the OS has no entropy: nothing is safe
-		}
-		r = NewRand(seed)
+	var seed Hash
+	if s.seed != nil {
+		h := newHasher("bistro/sampler")
+		h.raw(s.seed[:])
+		h.u64(window)
+		seed = h.sum()
+	} else if _, err := io.ReadFull(rand.Reader, seed[:]); err != nil {
+		panic("bistro: crypto/rand failed: " + err.Error()) // the OS has no entropy: nothing is safe
 	}
+	r := NewRand(seed)
 	var fresh, seen []UID
 	for _, u := range candidates {
 		if evaluated != nil && evaluated(u) {
