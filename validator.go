@@ -109,10 +109,11 @@ type Validator struct {
 	refused map[uint64]bool         // aggregates refused on proof
 	liars   map[Hotkey]bool         // proven equivocators
 	proofs  map[string][]byte       // evidence not yet published
-	// evidenceNext is the first window whose evidence is still to be read.
-	evidenceNext uint64
-	weights      bool // weights to set
-	save         bool // ledger to save
+	// evidenceNext is the first window whose evidence is still to be read,
+	// retired the oldest window whose objects retention has not cleared.
+	evidenceNext, retired uint64
+	weights               bool // weights to set
+	save                  bool // ledger to save
 
 	statMu sync.Mutex
 	stats  ValidatorStats
@@ -132,9 +133,9 @@ type windowWork struct {
 	// with every candidate's inclusion probability.
 	sample    []UID
 	inclusion map[UID]float64
-	// dupPass and dupFail are the members of groups of identical slices
-	// whose recomputation on their own pages passed or failed.
-	dupPass, dupFail map[UID]bool
+	// dupFail are the members of groups of identical slices whose
+	// recomputation on their own pages failed: the copiers.
+	dupFail map[UID]bool
 }
 
 type slot struct {
@@ -647,7 +648,7 @@ func (v *Validator) score(ctx context.Context, ws *windowWork) error {
 		record(s, sc)
 		v.log.Debug("scored", "window", ws.w, "uid", uid, "verdict", sc.Verdict.String(), "reason", sc.Reason)
 	}
-	ws.dupPass, ws.dupFail = map[UID]bool{}, map[UID]bool{}
+	ws.dupFail = map[UID]bool{}
 	if perWindow {
 		groups := map[Hash][]*slot{}
 		for i := range ws.slots {
@@ -679,9 +680,7 @@ func (v *Validator) score(ctx context.Context, ws *windowWork) error {
 						}
 					}
 				}
-				if sc.Verdict == Pass {
-					ws.dupPass[s.peer.UID] = true
-				} else {
+				if sc.Verdict != Pass {
 					ws.dupFail[s.peer.UID] = true
 				}
 			}
@@ -1052,15 +1051,28 @@ func (v *Validator) checkpoint() ([]byte, error) {
 
 // retire deletes the publisher's objects that retention no longer requires:
 // the aggregates and copies of windows older than Retention, and checkpoints
-// but the last two. It is best effort: what stays is deleted next time.
+// but the last two (listed anew each time, so a failed delete is retried).
+// A window whose objects could not all be deleted is
+// tried again at the next publication (v.retired is the oldest window not
+// yet cleared).
 func (v *Validator) retire(ctx context.Context, w uint64) {
 	if w <= v.p.Retention {
 		return
 	}
 	old := w - v.p.Retention - 1
-	if objs, err := v.cfg.Bucket.List(ctx, WindowPrefix(v.p.NetUID, old)); err == nil {
+	v.retired = max(v.retired, old-min(old, v.p.Retention)) // a fresh start clears one retention back
+windows:
+	for ; v.retired <= old; v.retired++ {
+		objs, err := v.cfg.Bucket.List(ctx, WindowPrefix(v.p.NetUID, v.retired))
+		if err != nil {
+			v.retry("retention", err)
+			break
+		}
 		for _, o := range objs {
-			_ = v.cfg.Bucket.Delete(ctx, o.Key)
+			if err := v.cfg.Bucket.Delete(ctx, o.Key); err != nil && !errors.Is(err, ErrNotFound) {
+				v.retry("retention", err)
+				break windows
+			}
 		}
 	}
 	ws, err := checkpointWindows(ctx, v.cfg.Bucket, v.p.NetUID)
