@@ -1,6 +1,7 @@
 package bistro
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -99,9 +100,10 @@ type core struct {
 
 	failing map[string]string // duty → its last error (participant's goroutine)
 
-	mu        sync.Mutex
-	seeds     map[uint64]seeded // recent windows' seeds and indices
-	rankCache map[uint64][]peer // publishing ranks per window
+	mu          sync.Mutex
+	checkpoints int               // checkpoints loaded into the replica
+	seeds       map[uint64]seeded // recent windows' seeds and indices
+	rankCache   map[uint64][]peer // publishing ranks per window
 }
 
 type seeded struct {
@@ -156,13 +158,27 @@ func newCore(cfg Config) (*core, error) {
 		model: cfg.Genesis, window: p.FirstWindow, state: p.GenesisDigest, seeds: map[uint64]seeded{}, rankCache: map[uint64][]peer{}, failing: map[string]string{}}, nil
 }
 
-// announce commits the participant's bucket.
+// CheckpointLoads returns how many checkpoints the replica was loaded from
+// (catching up, or re-syncing after a divergence).
+func (c *core) CheckpointLoads() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.checkpoints
+}
+
+// announce commits the participant's bucket, unless the chain already holds
+// exactly this commitment (a restart: the Commitments pallet rate-limits
+// changes, and an identical one needs none).
 func (c *core) announce(ctx context.Context) error {
 	cm := c.cfg.Announce
 	cm.Params = c.digest
 	fields, err := cm.Fields()
 	if err != nil {
 		return err
+	}
+	if have, _, err := c.cfg.Chain.Commitment(ctx, c.p.NetUID, c.me); err == nil && slices.EqualFunc(have, fields, bytes.Equal) {
+		c.log.Debug("bucket already announced")
+		return nil
 	}
 	return c.cfg.Chain.Commit(ctx, c.cfg.Signer, c.p.NetUID, fields)
 }
@@ -647,6 +663,9 @@ func (c *core) loadCheckpointFrom(ctx context.Context, limit, from uint64) (bool
 			}
 		}
 		c.window, c.state, c.undo = cd.w, f.Base, nil
+		c.mu.Lock()
+		c.checkpoints++
+		c.mu.Unlock()
 		c.log.Info("loaded checkpoint", "window", cd.w, "state", f.Base.String())
 		c.advanced()
 		return true, nil

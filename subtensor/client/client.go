@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bistro-go/bistro"
@@ -27,6 +28,8 @@ type Client struct {
 	mu     sync.Mutex
 	cur    *conn
 	closed bool
+	// reconnects counts connections dialled after the first.
+	reconnects atomic.Uint64
 
 	genesis bistro.Hash
 
@@ -86,6 +89,10 @@ func Dial(ctx context.Context, network string) (*Client, error) {
 	return New(ctx, o)
 }
 
+// Reconnects returns how many times the client dialled the node again after
+// losing its connection (operators export it as a metric).
+func (c *Client) Reconnects() uint64 { return c.reconnects.Load() }
+
 // URL returns the endpoint's URL.
 func (c *Client) URL() string { return c.url }
 
@@ -139,6 +146,7 @@ func (c *Client) conn(ctx context.Context) (*conn, error) {
 	c.cur = nc
 	c.mu.Unlock()
 	if cur != nil {
+		c.reconnects.Add(1)
 		c.log.Debug("subtensor: reconnected", "url", c.url, "after", cur.err)
 	}
 	return nc, nil

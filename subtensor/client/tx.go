@@ -205,24 +205,41 @@ func (c *Client) SetWeights(ctx context.Context, signer bistro.Signer, netuid ui
 	return err
 }
 
-// weightsPath checks registration and that the subnet takes weights the
-// way want says.
-func (c *Client) weightsPath(ctx context.Context, md *scale.Metadata, netuid uint16, hotkey bistro.Hotkey, want scale.WeightsPath) error {
+// WeightsPath says how hotkey's weights reach netuid now: set_weights
+// (scale.DirectWeights) or hash commit-reveal (scale.HashCommitReveal). A
+// subnet whose commit-reveal needs drand timelock encryption is
+// scale.ErrTimelockedCommitReveal; a hotkey without a uid there is
+// subtensor.ErrNotRegistered. Operators check it at start.
+func (c *Client) WeightsPath(ctx context.Context, netuid uint16, hotkey bistro.Hotkey) (scale.WeightsPath, error) {
+	md, err := c.Metadata(ctx, bistro.Hash{})
+	if err != nil {
+		return 0, err
+	}
+	return c.weightsPathOf(ctx, md, netuid, hotkey)
+}
+
+func (c *Client) weightsPathOf(ctx context.Context, md *scale.Metadata, netuid uint16, hotkey bistro.Hotkey) (scale.WeightsPath, error) {
 	var extra []string
 	if _, err := md.StorageEntry(scale.PalletSubtensor, "CommitRevealWeightsEnabled"); err == nil {
 		extra = append(extra, "CommitRevealWeightsEnabled")
 	}
 	_, vals, err := c.registration(ctx, md, netuid, hotkey, extra...)
 	if err != nil {
-		return fmt.Errorf("subtensor/client: weights: %w", err)
+		return 0, fmt.Errorf("subtensor/client: weights: %w", err)
 	}
 	cr := false
 	if len(vals) == 1 {
 		if cr, err = md.CommitRevealEnabled(vals[0]); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	path, err := md.WeightsPathFor(netuid, cr)
+	return md.WeightsPathFor(netuid, cr)
+}
+
+// weightsPath checks registration and that the subnet takes weights the
+// way want says.
+func (c *Client) weightsPath(ctx context.Context, md *scale.Metadata, netuid uint16, hotkey bistro.Hotkey, want scale.WeightsPath) error {
+	path, err := c.weightsPathOf(ctx, md, netuid, hotkey)
 	if err != nil {
 		return err
 	}
