@@ -68,7 +68,7 @@ func NewMetrics(role Role) *Metrics {
 		Help: "1 for the replica's state digest prefix (8 hex digits)"}, []string{"prefix"})
 	f(m.replicaDigest)
 	m.StorageSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bistro_storage_seconds",
-		Help: "storage calls by operation: upload (own bucket writes), fetch (others' buckets), read, list, delete",
+		Help:    "storage calls by operation: upload (own bucket writes), fetch (others' buckets), read, list, delete",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"op"})
 	f(m.StorageSeconds)
 	m.StorageErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bistro_storage_errors_total",
