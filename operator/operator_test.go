@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -285,4 +286,37 @@ func TestLoggerLevels(t *testing.T) {
 	l = NewLogger(&Flags{LogFormat: "text"}, &b)
 	l.Debug("hidden")
 	assert.Empty(t, b.String())
+}
+
+// TestDashboardNamesMetricsThatExist keeps the Grafana dashboard and the
+// metrics in step: every bistro_ name it queries is defined here.
+func TestDashboardNamesMetricsThatExist(t *testing.T) {
+	b, err := os.ReadFile("grafana/bistro.json")
+	require.NoError(t, err)
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(b, &d))
+	require.NotEmpty(t, d.Panels)
+	var src strings.Builder
+	for _, f := range []string{"metrics.go", "run.go", "node.go"} {
+		s, err := os.ReadFile(f)
+		require.NoError(t, err)
+		src.Write(s)
+	}
+	re := regexp.MustCompile(`bistro_[a-z_]+`)
+	for _, p := range d.Panels {
+		require.NotEmpty(t, p.Targets, p.Title)
+		for _, tg := range p.Targets {
+			for _, name := range re.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(name, "_bucket")
+				short := strings.TrimPrefix(base, "bistro_")
+				assert.True(t, strings.Contains(src.String(), `"`+base+`"`) || strings.Contains(src.String(), `"`+short+`"`),
+					"panel %q queries %s, which no code defines", p.Title, name)
+			}
+		}
+	}
 }

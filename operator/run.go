@@ -268,7 +268,8 @@ func (n *Node) RunValidator(ctx context.Context, opts bistro.ValidatorOptions) e
 	if err := n.serve(ctx); err != nil {
 		return err
 	}
-	n.Log.Info("validating", "uid", n.UID, "state", opts.StateDir, "sample", opts.SampleSize)
+	uids, _ := v.Ledger().Weights()
+	n.Log.Info("validating", "uid", n.UID, "state", opts.StateDir, "sample", opts.SampleSize, "ledger_miners", len(uids))
 	err = v.Run(ctx)
 	if s, ok := v.Ledger().(bistro.LedgerSaver); ok {
 		path := filepath.Join(opts.StateDir, "ledger.json")
