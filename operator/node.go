@@ -197,6 +197,12 @@ func Setup(ctx context.Context, role Role, f *Flags, log *slog.Logger) (*Node, e
 		c.Close()
 		return nil, &ConfigError{err}
 	}
+	check := announce
+	check.Params = p.Digest()
+	if _, err := check.Fields(); err != nil {
+		c.Close()
+		return nil, configErr("--bucket: the chain cannot hold this bucket's announcement: %v", err)
+	}
 	probe := fmt.Sprintf("bistro/v1/%d/probe/%s", netuid, me)
 	if err := st.Put(ctx, probe, bytes.NewReader([]byte("bistro write probe")), 18); err != nil {
 		c.Close()
