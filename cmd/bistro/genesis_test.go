@@ -57,10 +57,10 @@ func TestGenesis(t *testing.T) {
 	assert.Equal(t, exitUsage, run([]string{"genesis"}, &out, &errb), "--out is required")
 }
 
-// checkRelease checks what genesis wrote into dir: params.json loads and
+// checkGenesisDir checks what genesis wrote into dir: params.json loads and
 // validates, and genesis.safetensors verifies against it, with θ hashing to
 // the pinned genesis digest.
-func checkRelease(t *testing.T, dir string) bistro.Params {
+func checkGenesisDir(t *testing.T, dir string) bistro.Params {
 	t.Helper()
 	p, err := bistro.LoadParams(filepath.Join(dir, "params.json"))
 	require.NoError(t, err)
@@ -117,7 +117,7 @@ func TestGenesisPresets(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := run(append([]string{"genesis", "--out", dir}, tc.args...), &out, &errb)
 			require.Equal(t, exitOK, code, errb.String())
-			tc.check(t, checkRelease(t, dir))
+			tc.check(t, checkGenesisDir(t, dir))
 		})
 	}
 }
@@ -132,7 +132,7 @@ func TestGenesisDataset(t *testing.T) {
 		"--out", filepath.Join(dir, "dataset"), src}, &out, &errb), errb.String())
 	manifest := filepath.Join(dir, "dataset", "manifest.json")
 	require.Equal(t, exitOK, run([]string{"genesis", "--out", dir, "--arch", "gpt2", "--dataset", manifest}, &out, &errb), errb.String())
-	p := checkRelease(t, dir)
+	p := checkGenesisDir(t, dir)
 	b, err := os.ReadFile(manifest)
 	require.NoError(t, err)
 	assert.Equal(t, bistro.Hash(sha256.Sum256(b)), p.DatasetDigest)
