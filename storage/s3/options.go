@@ -93,7 +93,9 @@ type Options struct {
 	PartConcurrency int
 
 	// Logger receives retries and failures at debug level, with the keys
-	// "op", "bucket", "key", "attempt" and "err"; nil discards.
+	// "op", "bucket", "key", "attempt" and "err", and a multipart upload
+	// that could not be aborted (its parts stay stored, invisible, until a
+	// lifecycle rule removes them) at warn level; nil discards.
 	Logger *slog.Logger
 }
 
