@@ -1,6 +1,8 @@
 // Command bistro is the operator's tool for a BISTRO subnet: it shows and
 // checks Params files and inspects and verifies protocol files (slices,
-// aggregates and checkpoints) offline, without a chain or a bucket.
+// aggregates and checkpoints) offline, without a chain or a bucket; it
+// builds token datasets, and makes (genesis) and uploads (publish) the
+// release a subnet owner starts a subnet with.
 //
 // Usage:
 //
@@ -8,8 +10,17 @@
 //	bistro inspect [--json] [--max-bytes N] [--require-valid] FILE
 //	bistro verify --params P [--window W] [--layout L.json] [--seed HEX] [--base HEX] [--hotkey SS58] FILE
 //	bistro manifest --page-length L [--tokenizer gpt2|bytes] (--out DIR | --store URL) SRC
-//	bistro genesis --out DIR [--seed TEXT] [--key URI] [--context C --embed E --hidden H] [--page-length L]
+//	bistro genesis --out DIR [--arch mlp|gpt2] [--preset tiny|small] [--dataset MANIFEST] [--seed TEXT] [--key URI]
+//	    [--context C --embed E --hidden H] [--page-length L] [--blocks-per-window B] [--block-time-ms T] [--grace G]
+//	bistro publish --to URL [--prefix P] DIR
 //	bistro score --params P --checkpoint C [--aggregate A]... --dataset D --window W --hotkey SS58 --seed HEX [--lead SS58] SLICE
+//
+// A release is the folder genesis writes: params.json, genesis.safetensors
+// and, when the dataset is a token manifest, dataset/ (manifest.json and its
+// shards). publish checks it and uploads it to
+// <prefix>/params.json, <prefix>/genesis.safetensors and
+// <prefix>/dataset/…, params.json last, and prints the --params URL
+// participants pass (s3://bucket/<prefix>/params.json?<the same query>).
 //
 // Results go to stdout, errors to stderr. The exit status is 0 on success, 1
 // when a file is invalid or cannot be read, and 2 on a usage error; score
@@ -51,11 +62,20 @@ commands:
   manifest --page-length L [--tokenizer gpt2|bytes] (--out DIR | --store URL) SRC
         build a token-shard dataset (manifest.json and shards) from a folder
         of .txt or .parquet files; see bistro manifest -h
-  genesis --out DIR [--seed TEXT] [--key URI] [--netuid N] [--context C]
-          [--embed E] [--hidden H] [--page-length L] [--held-out N]
-        draw θ₀ of an mlp/v1 model from a seed, write it as a signed
-        checkpoint (genesis.safetensors) and a Params file pinning its digest
-        and the offline dataset (params.json)
+  genesis --out DIR [--arch mlp|gpt2] [--preset tiny|small] [--dataset MANIFEST]
+          [--seed TEXT] [--key URI] [--netuid N] [--context C] [--embed E]
+          [--hidden H] [--page-length L] [--held-out N] [--blocks-per-window B]
+          [--block-time-ms T] [--grace G]
+        draw θ₀ of an mlp/v1 or gpt2/v1 (tiny, or small: GPT-2 124M) model
+        from a seed, write it as a signed checkpoint (genesis.safetensors) and
+        a Params file pinning its digest and the dataset (params.json): the
+        offline Opticks text, in GPT-2 tokens under DIR/dataset/ for gpt2
+        small, or the token manifest given by --dataset
+  publish --to URL [--prefix P] DIR
+        check a release folder (params.json, genesis.safetensors, optional
+        dataset/) and upload it to s3://bucket[/prefix]?endpoint=…, file:///…
+        (default prefix bistro/release), params.json last; print the --params
+        URL participants pass
   score --params P --checkpoint C [--aggregate A]... --dataset D --window W
         --hotkey SS58 --seed HEX [--lead SS58] SLICE      (or --request FILE|-)
         score one miner's slice as a validator does: the checks, then the
@@ -95,8 +115,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runGenesis(rest, stdout, stderr)
 	case "score":
 		return runScore(rest, stdout, stderr)
+	case "publish":
+		return runPublish(rest, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "bistro: unknown command %q (want params, inspect, verify, manifest, genesis or score; see bistro help)\n", cmd)
+		fmt.Fprintf(stderr, "bistro: unknown command %q (want params, inspect, verify, manifest, genesis, publish or score; see bistro help)\n", cmd)
 		return exitUsage
 	}
 }
@@ -173,6 +195,7 @@ var sentinels = []error{
 	bistro.ErrLayout,
 	errThetaMismatch,
 	errGenesisMismatch,
+	errDatasetMismatch,
 }
 
 // errClass names the sentinel err wraps, as the sentinel says it without

@@ -81,9 +81,21 @@ type Options struct {
 	// which is staged in memory before upload (so that it can be retried);
 	// larger ones are staged in a temporary file. Default 64 MiB.
 	BufferLimit int64
+	// PartSize is the size of an object above which Put uploads it in
+	// parts (a multipart upload), and the size of every part but the last:
+	// all equal, as Cloudflare R2 requires. It grows (to a whole MiB) only
+	// where an object would need more than S3's 10,000 parts. Default
+	// 64 MiB; at least MinPartSize (5 MiB, S3's minimum).
+	PartSize int64
+	// PartConcurrency is how many parts of one object are uploaded at a
+	// time; memory use is at most this many parts for a reader that can
+	// seek but not read at an offset. Default 4.
+	PartConcurrency int
 
 	// Logger receives retries and failures at debug level, with the keys
-	// "op", "bucket", "key", "attempt" and "err"; nil discards.
+	// "op", "bucket", "key", "attempt" and "err", and a multipart upload
+	// that could not be aborted (its parts stay stored, invisible, until a
+	// lifecycle rule removes them) at warn level; nil discards.
 	Logger *slog.Logger
 }
 
@@ -99,6 +111,9 @@ func DefaultOptions() Options {
 		MaxIdleConns:  64,
 		MaxListed:     1_000_000,
 		BufferLimit:   64 << 20,
+
+		PartSize:        64 << 20,
+		PartConcurrency: 4,
 	}
 }
 
@@ -127,6 +142,12 @@ func (o Options) withDefaults() Options {
 	if o.BufferLimit == 0 {
 		o.BufferLimit = d.BufferLimit
 	}
+	if o.PartSize == 0 {
+		o.PartSize = d.PartSize
+	}
+	if o.PartConcurrency == 0 {
+		o.PartConcurrency = d.PartConcurrency
+	}
 	return o
 }
 
@@ -150,6 +171,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("s3: options: MaxAttempts %d < 0", o.MaxAttempts)
 	case o.MaxIdleConns < 0 || o.MaxListed < 0 || o.BufferLimit < 0:
 		return errors.New("s3: options: negative MaxIdleConns, MaxListed or BufferLimit")
+	case o.PartSize != 0 && o.PartSize < MinPartSize:
+		return fmt.Errorf("s3: options: PartSize %d < %d (S3's minimum part)", o.PartSize, MinPartSize)
+	case o.PartConcurrency < 0:
+		return fmt.Errorf("s3: options: PartConcurrency %d < 0", o.PartConcurrency)
 	case o.BaseDelay > 0 && o.MaxBackoff > 0 && o.BaseDelay > o.MaxBackoff:
 		return fmt.Errorf("s3: options: BaseDelay %v > MaxBackoff %v", o.BaseDelay, o.MaxBackoff)
 	}

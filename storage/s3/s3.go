@@ -23,12 +23,15 @@
 //
 //	s3://<bucket>[?endpoint=<url>][&region=<region>][&path_style=1][&anonymous=1]
 //	    [&dotenv=<path>][&timeout=<duration>][&attempts=<n>]
+//	    [&part_size=<bytes>][&part_concurrency=<n>]
 //
 // endpoint is the service's URL (query-escape it if it has a query of its
 // own; it should not), region defaults as in Options, path_style=1 (or true)
 // addresses the bucket by path, anonymous=1 sends unsigned requests (public
 // buckets), dotenv reads credentials from a .env file, timeout bounds each
-// operation (a Go duration, "30s") and attempts is Options.MaxAttempts.
+// operation (a Go duration, "30s"), attempts is Options.MaxAttempts,
+// part_size is Options.PartSize (bytes, or with a KiB, MiB or GiB suffix:
+// "64MiB") and part_concurrency is Options.PartConcurrency.
 // Credentials never go in the URL: a user part is refused, so that a logged
 // URL cannot leak a secret; they come from the environment, a .env file or
 // the platform. An unknown parameter is an error, so a typo cannot silently
@@ -48,8 +51,13 @@
 // oversized object at the price of a round trip on every Get. A Put whose reader yields another number of bytes than declared
 // stores nothing: readers that can seek are measured before the upload, others
 // are staged (in memory up to Options.BufferLimit, in a temporary file beyond)
-// so that retries can resend them. List follows continuation tokens and returns
-// keys sorted. Every call honours ctx and Options.Timeout; transient failures
+// so that retries can resend them. An object larger than Options.PartSize is
+// sent as a multipart upload in parts of one size (R2 requires equal parts),
+// PartConcurrency at a time, each part retried; any failure or the end of
+// ctx aborts the upload, so that nothing of it stays or becomes visible
+// (Options.Timeout then bounds each request, not the whole upload). List
+// follows continuation tokens and returns keys sorted. Every call honours
+// ctx and Options.Timeout; transient failures
 // (5xx, throttling, resets, timeouts, truncated bodies) are retried with
 // exponential backoff up to Options.MaxAttempts. Secrets are never in errors
 // or logs.
@@ -241,6 +249,10 @@ func open(ctx context.Context, u *url.URL) (bistro.Storage, error) {
 			o.Timeout, err = time.ParseDuration(v)
 		case "attempts":
 			o.MaxAttempts, err = strconv.Atoi(v)
+		case "part_size":
+			o.PartSize, err = parseBytes(v)
+		case "part_concurrency":
+			o.PartConcurrency, err = strconv.Atoi(v)
 		default:
 			return nil, fmt.Errorf("s3: url: unknown parameter %q", k)
 		}
@@ -283,13 +295,17 @@ func check(ctx context.Context, key string) error {
 
 // Put stores size bytes read from r under key, replacing any object. Nothing
 // is stored if r yields another number of bytes, fails, or ctx ends before
-// the upload completes.
+// the upload completes. Objects larger than Options.PartSize go up as a
+// multipart upload, aborted on any failure.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := check(ctx, key); err != nil {
 		return fmt.Errorf("s3: put: %w", err)
 	}
 	if size < 0 {
 		return fmt.Errorf("s3: put %q: %w: negative size %d", key, objio.ErrSize, size)
+	}
+	if size > s.opts.PartSize {
+		return s.putMultipart(ctx, key, r, size)
 	}
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()

@@ -68,7 +68,7 @@ func TestOpenBadURL(t *testing.T) {
 	for _, u := range []string{
 		"s3://", "s3://b/path", "s3://user:secret@bucket", "s3://b?nope=1", "s3://b?path_style=maybe",
 		"s3://b?timeout=soon", "s3://b?endpoint=ftp://x", "s3://b?region=a&region=b", "s3:opaque",
-		"s3://b?anonymous=1&dotenv=.env",
+		"s3://b?anonymous=1&dotenv=.env", "s3://b?part_size=1MiB", "s3://b?part_size=big", "s3://b?part_concurrency=-1",
 	} {
 		_, err := bistro.Open(t.Context(), u)
 		if assert.Error(t, err, u) {
@@ -90,6 +90,8 @@ func TestOptionsValidate(t *testing.T) {
 		func(o *s3.Options) { o.BaseDelay, o.MaxBackoff = time.Second, time.Millisecond },
 		func(o *s3.Options) { o.Endpoint = "127.0.0.1:9000" },
 		func(o *s3.Options) { o.Endpoint = "https://u:p@host" },
+		func(o *s3.Options) { o.PartSize = s3.MinPartSize - 1 },
+		func(o *s3.Options) { o.PartConcurrency = -1 },
 	} {
 		o := s3.DefaultOptions()
 		o.Bucket = "bucket"
