@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -141,7 +140,7 @@ func seedHarness(t *testing.T, ch *clienttest.Chopsticks) (*chainHarness, error)
 		stranger:   keypair(t, "//BistroStranger"),
 		coldkey:    keypair(t, "//Alice"),
 	}
-	s := &seeder{md: md}
+	s := clienttest.NewSeeder(md)
 	head, err := c.BestHeader(ctx)
 	if err != nil {
 		return nil, err
@@ -166,7 +165,7 @@ func seedHarness(t *testing.T, ch *clienttest.Chopsticks) (*chainHarness, error)
 	// Balances for fees: every key.
 	for _, k := range []bistro.Signer{h.coldkey, h.validators[0], h.validators[1], h.miners[0], h.stranger} {
 		hk := k.Hotkey()
-		s.set("System", "Account", map[string]scale.Value{
+		s.Set("System", "Account", map[string]scale.Value{
 			"nonce": uint32(0), "consumers": uint32(0), "providers": uint32(1), "sufficients": uint32(0),
 			"data": map[string]scale.Value{
 				"free": new(big.Int).SetUint64(1_000_000_000_000_000), "reserved": big.NewInt(0),
@@ -180,19 +179,19 @@ func seedHarness(t *testing.T, ch *clienttest.Chopsticks) (*chainHarness, error)
 	cold := h.coldkey.Hotkey()
 	for i, k := range ns {
 		uid, hk := uint16(n0+i), k.Hotkey()
-		s.set(scale.PalletSubtensor, "Uids", uid, uint16(harnessNetuid), hk[:])
-		s.set(scale.PalletSubtensor, "Keys", hk[:], uint16(harnessNetuid), uid)
-		s.set(scale.PalletSubtensor, "IsNetworkMember", true, hk[:], uint16(harnessNetuid))
-		s.set(scale.PalletSubtensor, "Owner", cold[:], hk[:])
-		s.set(scale.PalletSubtensor, "BlockAtRegistration", uint64(head.Number), uint16(harnessNetuid), uid)
+		s.Set(scale.PalletSubtensor, "Uids", uid, uint16(harnessNetuid), hk[:])
+		s.Set(scale.PalletSubtensor, "Keys", hk[:], uint16(harnessNetuid), uid)
+		s.Set(scale.PalletSubtensor, "IsNetworkMember", true, hk[:], uint16(harnessNetuid))
+		s.Set(scale.PalletSubtensor, "Owner", cold[:], hk[:])
+		s.Set(scale.PalletSubtensor, "BlockAtRegistration", uint64(head.Number), uint16(harnessNetuid), uid)
 		if i < len(h.validators) {
 			stake := uint64(harnessStake * (i + 1))
-			s.set(scale.PalletSubtensor, "TotalHotkeyAlpha", stake, hk[:], uint16(harnessNetuid))
-			s.set(scale.PalletSubtensor, "TotalHotkeyShares", stake, hk[:], uint16(harnessNetuid))
-			s.set(scale.PalletSubtensor, "Alpha", stake, hk[:], cold[:], uint16(harnessNetuid))
+			s.Set(scale.PalletSubtensor, "TotalHotkeyAlpha", stake, hk[:], uint16(harnessNetuid))
+			s.Set(scale.PalletSubtensor, "TotalHotkeyShares", stake, hk[:], uint16(harnessNetuid))
+			s.Set(scale.PalletSubtensor, "Alpha", stake, hk[:], cold[:], uint16(harnessNetuid))
 		}
 	}
-	s.set(scale.PalletSubtensor, "SubnetworkN", uint16(n), uint16(harnessNetuid))
+	s.Set(scale.PalletSubtensor, "SubnetworkN", uint16(n), uint16(harnessNetuid))
 	// The per-uid vectors, extended to n.
 	for _, e := range []string{"Active", "Rank", "Trust", "Consensus", "Incentive", "Dividends", "Emission",
 		"LastUpdate", "ValidatorTrust", "PruningScores", "ValidatorPermit"} {
@@ -216,18 +215,18 @@ func seedHarness(t *testing.T, ch *clienttest.Chopsticks) (*chainHarness, error)
 				vec[i] = uint16(0)
 			}
 		}
-		s.set(scale.PalletSubtensor, e, vec, uint16(harnessNetuid))
+		s.Set(scale.PalletSubtensor, e, vec, uint16(harnessNetuid))
 	}
 	// Hyperparameters: the rate limit and version key the suite reads,
 	// commit-reveal off, no minimum stake for weights.
-	s.set(scale.PalletSubtensor, "WeightsSetRateLimit", uint64(harnessRateLimit), uint16(harnessNetuid))
-	s.set(scale.PalletSubtensor, "WeightsVersionKey", uint64(harnessVersionKey), uint16(harnessNetuid))
-	s.set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", false, uint16(harnessNetuid))
-	s.set(scale.PalletSubtensor, "WeightsMinStake", uint64(0))
-	if s.err != nil {
-		return nil, s.err
+	s.Set(scale.PalletSubtensor, "WeightsSetRateLimit", uint64(harnessRateLimit), uint16(harnessNetuid))
+	s.Set(scale.PalletSubtensor, "WeightsVersionKey", uint64(harnessVersionKey), uint16(harnessNetuid))
+	s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", false, uint16(harnessNetuid))
+	s.Set(scale.PalletSubtensor, "WeightsMinStake", uint64(0))
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	if err := ch.SetStorage(ctx, s.kv); err != nil {
+	if err := ch.SetStorage(ctx, s.KV()); err != nil {
 		return nil, err
 	}
 	// Start the tests on a block of its own.
@@ -254,35 +253,6 @@ func seedHarness(t *testing.T, ch *clienttest.Chopsticks) (*chainHarness, error)
 	return h, nil
 }
 
-// seeder collects raw storage writes, encoded with the metadata.
-type seeder struct {
-	md  *scale.Metadata
-	kv  [][2][]byte
-	err error
-}
-
-func (s *seeder) set(pallet, entry string, value scale.Value, keys ...scale.Value) {
-	if s.err != nil {
-		return
-	}
-	k, err := s.md.StorageKey(pallet, entry, keys...)
-	if err != nil {
-		s.err = err
-		return
-	}
-	e, err := s.md.StorageEntry(pallet, entry)
-	if err != nil {
-		s.err = err
-		return
-	}
-	v, err := s.md.Types.Encode(e.ValueType, value)
-	if err != nil {
-		s.err = fmt.Errorf("%s.%s: %w", pallet, entry, err)
-		return
-	}
-	s.kv = append(s.kv, [2][]byte{k, v})
-}
-
 func (h *chainHarness) Chain() bistro.Chain         { return h.c }
 func (h *chainHarness) Netuid() uint16              { return harnessNetuid }
 func (h *chainHarness) Validators() []bistro.Signer { return h.validators }
@@ -304,7 +274,7 @@ func (h *chainHarness) AddStake(ctx context.Context, hotkey bistro.Hotkey, amoun
 	if err := h.ch.NewBlocks(ctx, 1); err != nil {
 		return err
 	}
-	s := &seeder{md: h.md}
+	s := clienttest.NewSeeder(h.md)
 	cold := h.coldkey.Hotkey()
 	for _, e := range []struct {
 		entry string
@@ -326,12 +296,12 @@ func (h *chainHarness) AddStake(ctx context.Context, hotkey bistro.Hotkey, amoun
 		if err != nil {
 			return err
 		}
-		s.set(scale.PalletSubtensor, e.entry, v.(uint64)+amount, e.keys...)
+		s.Set(scale.PalletSubtensor, e.entry, v.(uint64)+amount, e.keys...)
 	}
-	if s.err != nil {
-		return s.err
+	if s.Err() != nil {
+		return s.Err()
 	}
-	return h.ch.SetStorage(ctx, s.kv)
+	return h.ch.SetStorage(ctx, s.KV())
 }
 
 // CommitmentLimits are the runtime's: Commitments.MaxFields and RateLimit
@@ -619,18 +589,18 @@ func testCommitReveal(t *testing.T, h *chainHarness) {
 	v := h.validators[1]
 	// Hash commit-reveal on, with short epochs so that the reveal epoch
 	// comes soon.
-	s := &seeder{md: h.md}
-	s.set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", true, uint16(harnessNetuid))
-	s.set(scale.PalletSubtensor, "Tempo", uint16(tempo), uint16(harnessNetuid))
-	require.NoError(t, s.err)
+	s := clienttest.NewSeeder(h.md)
+	s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", true, uint16(harnessNetuid))
+	s.Set(scale.PalletSubtensor, "Tempo", uint16(tempo), uint16(harnessNetuid))
+	require.NoError(t, s.Err())
 	require.NoError(t, h.ch.NewBlocks(ctx, 1))
-	require.NoError(t, h.ch.SetStorage(ctx, s.kv))
+	require.NoError(t, h.ch.SetStorage(ctx, s.KV()))
 	defer func() {
-		s := &seeder{md: h.md}
-		s.set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", false, uint16(harnessNetuid))
-		s.set(scale.PalletSubtensor, "Tempo", uint16(100), uint16(harnessNetuid))
+		s := clienttest.NewSeeder(h.md)
+		s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", false, uint16(harnessNetuid))
+		s.Set(scale.PalletSubtensor, "Tempo", uint16(100), uint16(harnessNetuid))
 		_ = h.ch.NewBlocks(context.Background(), 1)
-		_ = h.ch.SetStorage(context.Background(), s.kv)
+		_ = h.ch.SetStorage(context.Background(), s.KV())
 	}()
 	require.NoError(t, h.Advance(ctx, harnessRateLimit))
 

@@ -183,6 +183,14 @@ func (s *Server) Close() error {
 	return err
 }
 
+// Pid returns the server's process id (0 before it started).
+func (s *Server) Pid() int {
+	if s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Output returns what the server printed so far.
 func (s *Server) Output() string { return s.out.String() }
 

@@ -7,6 +7,7 @@ package scaletest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,17 +33,27 @@ var MetadataFiles = []string{
 // the working directory to the go.mod of github.com/bistro-go/bistro.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
+	root, err := FindRepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// FindRepoRoot is RepoRoot for code outside tests: it returns an error
+// instead of failing a test.
+func FindRepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatalf("scaletest: working directory: %v", err)
+		return "", fmt.Errorf("scaletest: working directory: %w", err)
 	}
 	for d := dir; ; d = filepath.Dir(d) {
 		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
 		if err == nil && bytes.Contains(b, []byte("module github.com/bistro-go/bistro\n")) {
-			return d
+			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			t.Fatalf("scaletest: no go.mod of github.com/bistro-go/bistro above %s", dir)
+			return "", fmt.Errorf("scaletest: no go.mod of github.com/bistro-go/bistro above %s", dir)
 		}
 	}
 }
@@ -53,10 +64,23 @@ func RepoRoot(t testing.TB) string {
 // the checkout sits deeper). It fails the test when the directory is missing.
 func Dir(t testing.TB) string {
 	t.Helper()
+	dir, err := FindDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// FindDir is Dir for code outside tests (the devnet): the error says what
+// is missing and how to point at it.
+func FindDir() (string, error) {
 	base := os.Getenv(EnvFixtures)
 	how := "$" + EnvFixtures
 	if base == "" {
-		root := RepoRoot(t)
+		root, err := FindRepoRoot()
+		if err != nil {
+			return "", err
+		}
 		base = filepath.Join(root, "..", "shared", "fixtures")
 		how = "the default ../shared/fixtures beside the repository"
 		// The workspace's shared folder: beside the checkout, further up,
@@ -78,12 +102,12 @@ func Dir(t testing.TB) string {
 	}
 	dir := filepath.Join(base, "subtensor")
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		t.Fatalf("scaletest: MISSING fixtures: %s (from %s) is not a directory. The recorded Subtensor artifacts "+
+		return "", fmt.Errorf("scaletest: MISSING fixtures: %s (from %s) is not a directory. The recorded Subtensor artifacts "+
 			"(metadata_v14.txt, metadata_v15_at_version.txt, *_finney.scale, metagraph_seed.json, neurons_lite_seed.json, "+
-			"nacl_fixture.hex) live in shared/fixtures/subtensor beside the repository; set %s to the folder that holds subtensor/",
+			"nacl_fixture.hex, raonet.json) live in shared/fixtures/subtensor beside the repository; set %s to the folder that holds subtensor/",
 			dir, how, EnvFixtures)
 	}
-	return dir
+	return dir, nil
 }
 
 // Read returns the bytes of a fixture file, failing the test when it is
