@@ -58,6 +58,7 @@ func (d *Devnet) Commands(bin string) []Command {
 			"--params", d.ParamsURL,
 			"--state", p.StateDir,
 			"--metrics.addr", p.MetricsAddr,
+			"--bucket.allow_private", // the buckets are on loopback
 		)
 		if p.Role == Validator {
 			args = append(args, d.opts.ValidatorFlags...)

@@ -119,6 +119,12 @@ type Devnet struct {
 	// Options.KeepCommitmentRateLimit).
 	CommitmentRateLimit   uint64
 	ClearsCommitmentLimit bool
+	// MaxCommitmentFields is the runtime's Commitments.MaxFields;
+	// Preannounced says whether the devnet wrote the participants'
+	// announcements itself because it is below what one needs (see
+	// preannounce).
+	MaxCommitmentFields uint64
+	Preannounced        bool
 
 	opts    Options
 	log     *slog.Logger
@@ -217,6 +223,9 @@ func Start(ctx context.Context, o Options) (_ *Devnet, err error) {
 	if err := d.release(ctx, keys.owner, head); err != nil {
 		return nil, err
 	}
+	if err := d.preannounce(ctx); err != nil {
+		return nil, err
+	}
 
 	pctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
@@ -279,9 +288,11 @@ func (d *Devnet) BucketURL(bucket, key string) string {
 }
 
 // Env returns the environment a participant needs besides its flags: the
-// devnet S3 server's throwaway root credentials.
+// devnet S3 server's throwaway root credentials, as the bucket's write key
+// and as the read key it announces.
 func (d *Devnet) Env() []string {
-	return []string{"AWS_ACCESS_KEY_ID=" + d.S3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + d.S3.SecretKey}
+	return []string{"AWS_ACCESS_KEY_ID=" + d.S3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + d.S3.SecretKey,
+		"BISTRO_READ_ACCESS_KEY_ID=" + d.S3.AccessKey, "BISTRO_READ_SECRET_ACCESS_KEY=" + d.S3.SecretKey}
 }
 
 // Blocks returns how many blocks the producer has built since Start.
