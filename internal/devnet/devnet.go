@@ -86,6 +86,9 @@ type Participant struct {
 	StateDir string
 	// MetricsAddr is a free loopback address for its metrics (--metrics.addr).
 	MetricsAddr string
+	// Commitment is the bucket commitment the devnet wrote on chain for
+	// it (Options.SeedCommitments), else zero.
+	Commitment bistro.Commitment
 }
 
 // S3 is the devnet's S3 server. AccessKey and SecretKey are throwaway
@@ -217,6 +220,11 @@ func Start(ctx context.Context, o Options) (_ *Devnet, err error) {
 	if err := d.release(ctx, keys.owner, head); err != nil {
 		return nil, err
 	}
+	if o.SeedCommitments {
+		if err := d.seedCommitments(ctx, head); err != nil {
+			return nil, err
+		}
+	}
 
 	pctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
@@ -264,7 +272,11 @@ func (d *Devnet) makeBuckets(ctx context.Context) error {
 		}
 		p.MetricsAddr = "127.0.0.1:" + strconv.Itoa(port)
 	}
-	return nil
+	buckets := []string{d.OwnerBucket}
+	for _, p := range d.Participants {
+		buckets = append(buckets, p.Bucket)
+	}
+	return d.makePublic(ctx, buckets)
 }
 
 // BucketURL returns the bistro.Open URL of a bucket on the devnet's S3

@@ -59,6 +59,11 @@ type Options struct {
 	// participant restarted within 100 blocks can commit its bucket again.
 	KeepCommitmentRateLimit bool
 
+	// SeedCommitments writes every participant's bucket commitment on
+	// chain at Start (see Devnet.seedCommitments: raonet's runtime takes
+	// one commitment field, a bistro commitment has two).
+	SeedCommitments bool
+
 	// MinerFlags and ValidatorFlags are appended to the commands Commands
 	// returns for each role (e.g. the binaries' local-network option).
 	MinerFlags, ValidatorFlags []string
@@ -89,6 +94,7 @@ func DefaultOptions(dir string) Options {
 		Stake:             1_000_000_000_000, // 1000 alpha
 		WeightsRateLimit:  2,
 		WeightsVersionKey: 0,
+		SeedCommitments:   true,
 	}
 }
 
