@@ -291,9 +291,14 @@ func (d *Devnet) BucketURL(bucket, key string) string {
 }
 
 // Env returns the environment a participant needs besides its flags: the
-// devnet S3 server's throwaway root credentials.
+// devnet S3 server's throwaway root credentials, to write its bucket, and
+// with Options.ReadKey the same key as the read key it announces.
 func (d *Devnet) Env() []string {
-	return []string{"AWS_ACCESS_KEY_ID=" + d.S3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + d.S3.SecretKey}
+	env := []string{"AWS_ACCESS_KEY_ID=" + d.S3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + d.S3.SecretKey}
+	if d.opts.ReadKey {
+		env = append(env, "BISTRO_READ_ACCESS_KEY_ID="+d.S3.AccessKey, "BISTRO_READ_SECRET_ACCESS_KEY="+d.S3.SecretKey)
+	}
+	return env
 }
 
 // Blocks returns how many blocks the producer has built since Start.

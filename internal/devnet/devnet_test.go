@@ -109,10 +109,12 @@ func TestDevnet(t *testing.T) {
 			assert.Equal(t, d.Params.Digest(), cm.Params, p.Name)
 			assert.Equal(t, p.Bucket, cm.Bucket, p.Name)
 			assert.Equal(t, d.S3.Endpoint, cm.Endpoint, p.Name)
+			assert.Equal(t, d.S3.AccessKey, cm.ReadKeyID, p.Name)
 		}
 		// The same commitment through set_commitment: the runtime takes
 		// one field (Commitments.MaxFields = 1 at spec 218), a bistro
-		// commitment has two; the client refuses it before submitting.
+		// commitment has two or three; the client refuses it before
+		// submitting.
 		m := d.Participants[len(d.Participants)-1]
 		signer, err := wallet.New(m.WalletPath, m.Name).Hotkey(devnet.HotkeyName)
 		require.NoError(t, err)
@@ -214,6 +216,7 @@ func TestDevnet(t *testing.T) {
 			assert.Equal(t, p.StateDir, flag("--state"))
 			assert.Equal(t, p.MetricsAddr, flag("--metrics.addr"))
 			assert.Contains(t, cmd.Env, "AWS_ACCESS_KEY_ID="+d.S3.AccessKey)
+			assert.Contains(t, cmd.Env, "BISTRO_READ_SECRET_ACCESS_KEY="+d.S3.SecretKey)
 			assert.True(t, strings.HasPrefix(cmd.String(), "AWS_ACCESS_KEY_ID="), cmd.String())
 		}
 		gr := d.Commands(devnet.GoRun)

@@ -253,8 +253,8 @@ func (d *Devnet) seed(ctx context.Context, ks *keyset) (bistro.Block, error) {
 }
 
 // seedCommitments writes every participant's bucket commitment (the Params
-// digest, the S3 endpoint, region and bucket, no read key: the buckets are
-// public-read) into Commitments.CommitmentOf at the head, in place, as if
+// digest, the S3 endpoint, region and bucket, and with Options.ReadKey the
+// root key as read key; the buckets are public-read in any case) into Commitments.CommitmentOf at the head, in place, as if
 // each had committed it at block head.
 //
 // raonet's runtime (spec 218) takes commitments of one field
@@ -267,6 +267,9 @@ func (d *Devnet) seedCommitments(ctx context.Context, head bistro.Block) error {
 	for i := range d.Participants {
 		p := &d.Participants[i]
 		p.Commitment = bistro.Commitment{Params: d.Params.Digest(), Endpoint: d.S3.Endpoint, Region: d.S3.Region, Bucket: p.Bucket}
+		if d.opts.ReadKey {
+			p.Commitment.ReadKeyID, p.Commitment.ReadSecret = d.S3.AccessKey, d.S3.SecretKey
+		}
 		fields, err := p.Commitment.Fields()
 		if err != nil {
 			return fmt.Errorf("devnet: commitment of %s: %w", p.Name, err)
