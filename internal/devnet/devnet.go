@@ -2,9 +2,11 @@
 // example miner and validator: a real Subtensor runtime (raonet.json, spec
 // 218) under chopsticks, offline, building a block every BlockTime in real
 // time; a real S3 server (versitygw) on 127.0.0.1 with a bucket per
-// participant; btcli wallet folders whose hotkeys are registered on the
-// subnet (validators with stake); and the subnet's release — params.json
-// and the signed genesis checkpoint — in the owner's bucket.
+// participant (public-read); btcli wallet folders whose hotkeys are
+// registered on the subnet (validators with stake) with their bucket
+// commitments already on chain; and the subnet's release — params.json and
+// the signed genesis checkpoint — in the owner's bucket. README.md lists
+// what raonet's runtime limits and how the devnet meets them.
 //
 //	d, err := devnet.Start(ctx, devnet.DefaultOptions("/tmp/devnet"))
 //	if err != nil { … }
