@@ -2,9 +2,11 @@
 // example miner and validator: a real Subtensor runtime (raonet.json, spec
 // 218) under chopsticks, offline, building a block every BlockTime in real
 // time; a real S3 server (versitygw) on 127.0.0.1 with a bucket per
-// participant; btcli wallet folders whose hotkeys are registered on the
-// subnet (validators with stake); and the subnet's release — params.json
-// and the signed genesis checkpoint — in the owner's bucket.
+// participant (public-read); btcli wallet folders whose hotkeys are
+// registered on the subnet (validators with stake) with their bucket
+// commitments already on chain; and the subnet's release — params.json and
+// the signed genesis checkpoint — in the owner's bucket. README.md lists
+// what raonet's runtime limits and how the devnet meets them.
 //
 //	d, err := devnet.Start(ctx, devnet.DefaultOptions("/tmp/devnet"))
 //	if err != nil { … }
@@ -86,6 +88,9 @@ type Participant struct {
 	StateDir string
 	// MetricsAddr is a free loopback address for its metrics (--metrics.addr).
 	MetricsAddr string
+	// Commitment is the bucket commitment the devnet wrote on chain for
+	// it (Options.SeedCommitments), else zero.
+	Commitment bistro.Commitment
 }
 
 // S3 is the devnet's S3 server. AccessKey and SecretKey are throwaway
@@ -119,12 +124,6 @@ type Devnet struct {
 	// Options.KeepCommitmentRateLimit).
 	CommitmentRateLimit   uint64
 	ClearsCommitmentLimit bool
-	// MaxCommitmentFields is the runtime's Commitments.MaxFields;
-	// Preannounced says whether the devnet wrote the participants'
-	// announcements itself because it is below what one needs (see
-	// preannounce).
-	MaxCommitmentFields uint64
-	Preannounced        bool
 
 	opts    Options
 	log     *slog.Logger
@@ -223,8 +222,10 @@ func Start(ctx context.Context, o Options) (_ *Devnet, err error) {
 	if err := d.release(ctx, keys.owner, head); err != nil {
 		return nil, err
 	}
-	if err := d.preannounce(ctx); err != nil {
-		return nil, err
+	if o.SeedCommitments {
+		if err := d.seedCommitments(ctx, head); err != nil {
+			return nil, err
+		}
 	}
 
 	pctx, cancel := context.WithCancel(context.Background())
@@ -273,7 +274,11 @@ func (d *Devnet) makeBuckets(ctx context.Context) error {
 		}
 		p.MetricsAddr = "127.0.0.1:" + strconv.Itoa(port)
 	}
-	return nil
+	buckets := []string{d.OwnerBucket}
+	for _, p := range d.Participants {
+		buckets = append(buckets, p.Bucket)
+	}
+	return d.makePublic(ctx, buckets)
 }
 
 // BucketURL returns the bistro.Open URL of a bucket on the devnet's S3
@@ -288,11 +293,14 @@ func (d *Devnet) BucketURL(bucket, key string) string {
 }
 
 // Env returns the environment a participant needs besides its flags: the
-// devnet S3 server's throwaway root credentials, as the bucket's write key
-// and as the read key it announces.
+// devnet S3 server's throwaway root credentials, to write its bucket, and
+// with Options.ReadKey the same key as the read key it announces.
 func (d *Devnet) Env() []string {
-	return []string{"AWS_ACCESS_KEY_ID=" + d.S3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + d.S3.SecretKey,
-		"BISTRO_READ_ACCESS_KEY_ID=" + d.S3.AccessKey, "BISTRO_READ_SECRET_ACCESS_KEY=" + d.S3.SecretKey}
+	env := []string{"AWS_ACCESS_KEY_ID=" + d.S3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + d.S3.SecretKey}
+	if d.opts.ReadKey {
+		env = append(env, "BISTRO_READ_ACCESS_KEY_ID="+d.S3.AccessKey, "BISTRO_READ_SECRET_ACCESS_KEY="+d.S3.SecretKey)
+	}
+	return env
 }
 
 // Blocks returns how many blocks the producer has built since Start.

@@ -16,6 +16,7 @@ import (
 	"github.com/bistro-go/bistro"
 	"github.com/bistro-go/bistro/internal/devnet"
 	_ "github.com/bistro-go/bistro/storage/s3"
+	"github.com/bistro-go/bistro/subtensor"
 	"github.com/bistro-go/bistro/subtensor/client"
 	"github.com/bistro-go/bistro/subtensor/scale"
 	"github.com/bistro-go/bistro/subtensor/wallet"
@@ -98,6 +99,31 @@ func TestDevnet(t *testing.T) {
 		assert.Equal(t, k.Hotkey(), m.Hotkey)
 	})
 
+	t.Run("SeededCommitments", func(t *testing.T) {
+		for _, p := range d.Participants {
+			fields, _, err := c.Commitment(ctx, d.NetUID, p.Hotkey)
+			require.NoError(t, err, p.Name)
+			cm, err := bistro.ParseCommitment(fields)
+			require.NoError(t, err, p.Name)
+			assert.Equal(t, p.Commitment, cm, p.Name)
+			assert.Equal(t, d.Params.Digest(), cm.Params, p.Name)
+			assert.Equal(t, p.Bucket, cm.Bucket, p.Name)
+			assert.Equal(t, d.S3.Endpoint, cm.Endpoint, p.Name)
+			assert.Equal(t, d.S3.AccessKey, cm.ReadKeyID, p.Name)
+		}
+		// The same commitment through set_commitment: the runtime takes
+		// one field (Commitments.MaxFields = 1 at spec 218), a bistro
+		// commitment has two or three; the client refuses it before
+		// submitting.
+		m := d.Participants[len(d.Participants)-1]
+		signer, err := wallet.New(m.WalletPath, m.Name).Hotkey(devnet.HotkeyName)
+		require.NoError(t, err)
+		fields, err := m.Commitment.Fields()
+		require.NoError(t, err)
+		err = c.Commit(ctx, signer, d.NetUID, fields)
+		assert.ErrorIs(t, err, subtensor.ErrCommitmentLimit)
+	})
+
 	// Weights and commitments each wait on blocks: side by side.
 	t.Run("Extrinsics", func(t *testing.T) {
 		t.Run("SetWeights", func(t *testing.T) {
@@ -148,13 +174,25 @@ func TestDevnet(t *testing.T) {
 		assert.Equal(t, p.GenesisDigest, theta, "θ hash of the genesis = Params.GenesisDigest")
 		assert.Equal(t, p.GenesisDigest, f.Theta)
 
-		// Every participant's bucket exists and takes writes with the
-		// devnet's credentials.
+		// Every participant's bucket exists, takes writes with the
+		// devnet's credentials and is read by anyone, unsigned.
 		for _, pt := range d.Participants {
 			s, err := bistro.Open(ctx, pt.BucketURL)
 			require.NoError(t, err, pt.Name)
 			require.NoError(t, s.Put(ctx, "probe", strings.NewReader("x"), 1), pt.Name)
+			anon, err := bistro.Open(ctx, pt.BucketURL+"&anonymous=1")
+			require.NoError(t, err, pt.Name)
+			b, err := anon.Get(ctx, "probe", 10)
+			require.NoError(t, err, pt.Name)
+			assert.Equal(t, "x", string(b))
+			_, err = anon.List(ctx, "")
+			require.NoError(t, err, pt.Name)
+			assert.Error(t, anon.Put(ctx, "nope", strings.NewReader("x"), 1), "%s: an unsigned write", pt.Name)
 		}
+		anon, err := bistro.Open(ctx, bucket+"&anonymous=1")
+		require.NoError(t, err)
+		_, err = anon.Get(ctx, devnet.GenesisKey, e.MaxFileBytes())
+		require.NoError(t, err, "the release is public")
 	})
 
 	t.Run("Commands", func(t *testing.T) {
@@ -178,6 +216,7 @@ func TestDevnet(t *testing.T) {
 			assert.Equal(t, p.StateDir, flag("--state"))
 			assert.Equal(t, p.MetricsAddr, flag("--metrics.addr"))
 			assert.Contains(t, cmd.Env, "AWS_ACCESS_KEY_ID="+d.S3.AccessKey)
+			assert.Contains(t, cmd.Env, "BISTRO_READ_SECRET_ACCESS_KEY="+d.S3.SecretKey)
 			assert.True(t, strings.HasPrefix(cmd.String(), "AWS_ACCESS_KEY_ID="), cmd.String())
 		}
 		gr := d.Commands(devnet.GoRun)

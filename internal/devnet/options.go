@@ -59,8 +59,23 @@ type Options struct {
 	// participant restarted within 100 blocks can commit its bucket again.
 	KeepCommitmentRateLimit bool
 
+	// SeedCommitments writes every participant's bucket commitment on
+	// chain at Start (see Devnet.seedCommitments: raonet's runtime takes
+	// one commitment field, a bistro commitment has two).
+	SeedCommitments bool
+
+	// ReadKey puts the S3 server's root key in the seeded commitments as
+	// the read key, and in Env as BISTRO_READ_ACCESS_KEY_ID and
+	// BISTRO_READ_SECRET_ACCESS_KEY (the example binaries' read-key
+	// variables), so that what a participant announces is what the devnet
+	// wrote and it has nothing to commit. Without it the commitments carry
+	// no read key and readers read the public-read buckets unsigned.
+	ReadKey bool
+
 	// MinerFlags and ValidatorFlags are appended to the commands Commands
-	// returns for each role (e.g. the binaries' local-network option).
+	// returns for each role. DefaultOptions sets both to the example
+	// binaries' local-network option, --bucket.allow_private: every bucket
+	// is on loopback, over http.
 	MinerFlags, ValidatorFlags []string
 
 	// Genesis is the raw chain spec chopsticks runs: "" for raonet.json
@@ -89,6 +104,10 @@ func DefaultOptions(dir string) Options {
 		Stake:             1_000_000_000_000, // 1000 alpha
 		WeightsRateLimit:  2,
 		WeightsVersionKey: 0,
+		SeedCommitments:   true,
+		ReadKey:           true,
+		MinerFlags:        []string{"--bucket.allow_private"},
+		ValidatorFlags:    []string{"--bucket.allow_private"},
 	}
 }
 

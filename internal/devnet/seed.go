@@ -251,3 +251,44 @@ func (d *Devnet) seed(ctx context.Context, ks *keyset) (bistro.Block, error) {
 	}
 	return hd.Number, nil
 }
+
+// seedCommitments writes every participant's bucket commitment (the Params
+// digest, the S3 endpoint, region and bucket, and with Options.ReadKey the
+// root key as read key; the buckets are public-read in any case) into Commitments.CommitmentOf at the head, in place, as if
+// each had committed it at block head.
+//
+// raonet's runtime (spec 218) takes commitments of one field
+// (Commitments.MaxFields = 1, a constant) while a bistro commitment has two
+// or three (SPEC.md §6), so a participant cannot make this commitment with
+// set_commitment here: the devnet writes it for them, and a participant
+// that finds its commitment already on chain has nothing to commit.
+func (d *Devnet) seedCommitments(ctx context.Context, head bistro.Block) error {
+	s := clienttest.NewSeeder(d.md)
+	for i := range d.Participants {
+		p := &d.Participants[i]
+		p.Commitment = bistro.Commitment{Params: d.Params.Digest(), Endpoint: d.S3.Endpoint, Region: d.S3.Region, Bucket: p.Bucket}
+		if d.opts.ReadKey {
+			p.Commitment.ReadKeyID, p.Commitment.ReadSecret = d.S3.AccessKey, d.S3.SecretKey
+		}
+		fields, err := p.Commitment.Fields()
+		if err != nil {
+			return fmt.Errorf("devnet: commitment of %s: %w", p.Name, err)
+		}
+		data := make([]scale.Value, len(fields))
+		for j, f := range fields {
+			data[j] = &scale.VariantValue{Name: fmt.Sprintf("Raw%d", len(f)), Fields: scale.Composite{{Value: f}}}
+		}
+		s.Set(scale.PalletCommitments, "CommitmentOf", map[string]scale.Value{
+			"deposit": uint64(0),
+			"block":   uint32(head),
+			"info":    map[string]scale.Value{"fields": data},
+		}, d.NetUID, p.Hotkey[:])
+	}
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("devnet: commitments: %w", err)
+	}
+	if err := d.chop.SetStorage(ctx, s.KV()); err != nil {
+		return fmt.Errorf("devnet: commitments: %w", err)
+	}
+	return nil
+}
