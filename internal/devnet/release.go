@@ -54,7 +54,14 @@ func DevnetParams(o Options, head bistro.Block) bistro.Params {
 	p.Retention = 8
 	delay := uint64((o.StartDelay + o.BlockTime - 1) / o.BlockTime)
 	p.FirstWindow = (uint64(head) + delay + b - 1) / b
-	p.LR = bistro.Schedule{Kind: bistro.ConstantLR, Base: 0.5}
+	// Training as the local network's defaults train the same model (README
+	// "Training efficiency"): a quarter of Δ per window at a step of lr/f,
+	// two pages per miner, the norm check that refuses empty slices.
+	p.PagesPerWindow, p.SliceFraction, p.SliceRun = 2, 0.25, 1
+	p.LR = bistro.Schedule{Kind: bistro.ConstantLR, Base: 0.25}
+	p.LRScale = bistro.LRScaleInverseFraction
+	p.Aggregator = bistro.AggregatorParams{ClipFactor: 2, Trim: 0.2, MedianBelow: 3}
+	p.Checks = bistro.CheckParams{MaxNormFactor: 1.01, MinNormFactor: 0.05}
 	return p
 }
 
