@@ -27,8 +27,10 @@ import (
 
 	"github.com/bistro-go/bistro"
 	"github.com/bistro-go/bistro/internal/devnet"
+	_ "github.com/bistro-go/bistro/storage/s3"
 	"github.com/bistro-go/bistro/subtensor/client"
 	"github.com/bistro-go/bistro/subtensor/scale"
+	"github.com/bistro-go/bistro/subtensor/wallet"
 )
 
 // proc is one participant's OS process.
@@ -251,7 +253,12 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("devnet: %s, netuid %d, %d blocks of %d ms a window, first window %d, checkpoint every %d",
 		d.ChainURL, d.NetUID, p.BlocksPerWindow, p.BlockTimeMS, p.FirstWindow, p.CheckpointInterval)
 
+	// BISTRO_E2E_LOGS keeps the processes' logs (they go with the test's
+	// temporary folder otherwise).
 	logs := filepath.Join(dir, "logs")
+	if keep := os.Getenv("BISTRO_E2E_LOGS"); keep != "" {
+		logs = keep
+	}
 	require.NoError(t, os.MkdirAll(logs, 0o755))
 	procs := map[string]*proc{}
 	var order []string
@@ -276,6 +283,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	}()
+	refusals(t, d, bin, filepath.Join(dir, "refusals"))
 	for _, name := range order {
 		procs[name].start(t)
 	}
@@ -407,13 +415,42 @@ func TestEndToEnd(t *testing.T) {
 	defer c.Close()
 	mp2, _ := d.Participant("miner2")
 	mp3, _ := d.Participant("miner3")
-	for _, vn := range []string{"validator1", "validator2"} {
-		vp, _ := d.Participant(vn)
-		w := weightsOf(t, ctx, c, d.NetUID, vp.UID)
-		t.Logf("%s's weights on chain: %v", vn, w)
-		assert.Greater(t, w[mp1.UID], w[mp3.UID], "%s: miner1 above the idle miner", vn)
-		assert.Greater(t, w[mp2.UID], w[mp3.UID], "%s: miner2 above the idle miner", vn)
+	// The network's ranking: each miner's weights summed over the
+	// validators, read from the chain until both honest miners are above the
+	// idle one (the verified-work ledger pays a miner once a later
+	// recomputation confirms an earlier one, so a validator that restarted
+	// may hold one miner's credit unvested for a few windows).
+	var rows map[string]map[bistro.UID]uint16
+	ranked := func() bool {
+		rows = map[string]map[bistro.UID]uint16{}
+		sum := map[bistro.UID]int{}
+		for _, vn := range []string{"validator1", "validator2"} {
+			vp, _ := d.Participant(vn)
+			rows[vn] = weightsOf(t, ctx, c, d.NetUID, vp.UID)
+			for u, w := range rows[vn] {
+				sum[u] += int(w)
+			}
+		}
+		return sum[mp1.UID] > sum[mp3.UID] && sum[mp2.UID] > sum[mp3.UID]
 	}
+	waitFor(t, "weights on chain ranking both honest miners above the idle one", 8*window, ranked)
+	for vn, w := range rows {
+		t.Logf("%s's weights on chain: %v", vn, w)
+		assert.Zero(t, w[mp3.UID], "%s pays the idle miner", vn)
+	}
+
+	// No log holds the secret key (the devnet announces its root key as the
+	// read key: public on chain by design, never logged).
+	for _, name := range order {
+		b, err := os.ReadFile(procs[name].logPath)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), d.S3.SecretKey, "%s's log holds the secret key", name)
+	}
+	resp0, err := http.Get("http://" + v1.metrics + "/metrics")
+	require.NoError(t, err)
+	mb, _ := io.ReadAll(resp0.Body)
+	resp0.Body.Close()
+	assert.NotContains(t, string(mb), d.S3.SecretKey, "metrics hold the secret key")
 
 	// What an operator sees: the start-up lines, a window's progress line,
 	// and the metrics.
@@ -435,4 +472,83 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("validator1 /metrics (bistro_ lines):\n%s", strings.Join(excerpt, "\n"))
+}
+
+// refusals starts the miner binary with configurations that cannot work on
+// the devnet and expects exit status 2 and one line naming the fault: an
+// unregistered hotkey, keys that cannot write the bucket, Params no
+// validator announces.
+func refusals(t *testing.T, d *devnet.Devnet, bin, dir string) {
+	t.Helper()
+	ctx := t.Context()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for _, e := range d.Env() {
+		k, v, _ := strings.Cut(e, "=")
+		t.Setenv(k, v)
+	}
+	// The release, copied to a local folder (readable with wrong keys).
+	rel := filepath.Join(dir, "release")
+	require.NoError(t, os.MkdirAll(rel, 0o755))
+	for _, u := range []string{d.ParamsURL, d.GenesisURL} {
+		bucket, key, err := devnet.SplitObjectURL(u)
+		require.NoError(t, err)
+		st, err := bistro.Open(ctx, bucket)
+		require.NoError(t, err)
+		b, err := st.Get(ctx, key, 1<<30)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(rel, filepath.Base(key)), b, 0o644))
+	}
+	// Another release: the same θ₀, other Params.
+	other := filepath.Join(dir, "other")
+	require.NoError(t, os.MkdirAll(other, 0o755))
+	q := d.Params
+	q.LR.Base *= 2
+	var pj strings.Builder
+	require.NoError(t, bistro.WriteParams(&pj, &q))
+	require.NoError(t, os.WriteFile(filepath.Join(other, "params.json"), []byte(pj.String()), 0o644))
+	// Its genesis: θ₀ re-signed for those Params.
+	gb, err := os.ReadFile(filepath.Join(rel, "genesis.safetensors"))
+	require.NoError(t, err)
+	g, layout, _, err := bistro.Inspect(gb, 1<<30)
+	require.NoError(t, err)
+	g.Params = q.Digest()
+	owner, err := bistro.KeypairFromURI("//Alice")
+	require.NoError(t, err)
+	gb, err = bistro.Encode(g, layout, owner)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(other, "genesis.safetensors"), gb, 0o644))
+	// A wallet whose hotkey holds no uid.
+	k, err := wallet.KeyfileFromSeed(make([]byte, 32))
+	require.NoError(t, err)
+	require.NoError(t, wallet.New(filepath.Join(dir, "wallets"), "stranger").WriteHotkey("default", k, wallet.WriteOptions{}))
+
+	m, _ := d.Participant("miner1")
+	base := []string{"--wallet.path", m.WalletPath, "--wallet.name", m.Name, "--subtensor.chain_endpoint", d.ChainURL,
+		"--netuid", strconv.Itoa(int(d.NetUID)), "--bucket", m.BucketURL, "--bucket.allow_private",
+		"--state", filepath.Join(dir, "state"), "--metrics.addr", ""}
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"unregistered hotkey", []string{"--wallet.path", filepath.Join(dir, "wallets"), "--wallet.name", "stranger", "--params", filepath.Join(rel, "params.json")},
+			nil, "is not registered on netuid"},
+		{"keys cannot write", []string{"--params", filepath.Join(rel, "params.json")},
+			[]string{"AWS_SECRET_ACCESS_KEY=not-the-secret"}, "cannot write"},
+		{"params nobody announces", []string{"--params", filepath.Join(other, "params.json")},
+			nil, "no validator of netuid"},
+	}
+	for _, c := range cases {
+		args := append(append([]string{}, base...), c.args...)
+		cmd := exec.Command(filepath.Join(bin, "miner"), args...)
+		cmd.Env = append(append(os.Environ(), d.Env()...), c.env...)
+		out, _ := cmd.CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		assert.Equal(t, 2, cmd.ProcessState.ExitCode(), "%s: %s", c.name, out)
+		assert.Contains(t, lines[len(lines)-1], c.want, c.name)
+		assert.NotContains(t, string(out), "not-the-secret", c.name)
+		assert.NotContains(t, string(out), d.S3.SecretKey, c.name)
+		t.Logf("refused (%s): %s", c.name, lines[len(lines)-1])
+	}
 }
