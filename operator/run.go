@@ -294,6 +294,19 @@ type revealer struct {
 	pending *client.WeightsCommit
 }
 
+// CommitRevealChain returns chain with SetWeights going through hash
+// commit-reveal on c (for subnets with commit_reveal_weights_enabled on):
+// each call first reveals the commitment it made before once the reveal
+// period has opened — bistro.ErrRateLimited until then, so the validator
+// retries — or drops it when the period passed, then commits the new
+// weights. Setup uses it where the subnet asks for it.
+func CommitRevealChain(chain bistro.Chain, c *client.Client, log *slog.Logger) bistro.Chain {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return revealingChain{Chain: chain, r: &revealer{c: c, log: log}}
+}
+
 // revealingChain sets weights through commit_weights and reveal_weights: a
 // call first reveals the pending commitment once its reveal period opens
 // (ErrRateLimited before, so the validator retries), drops it when the

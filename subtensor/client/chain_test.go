@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bistro-go/bistro"
+	"github.com/bistro-go/bistro/operator"
 	"github.com/bistro-go/bistro/subtensor"
 	"github.com/bistro-go/bistro/subtensor/chaintest"
 	"github.com/bistro-go/bistro/subtensor/client"
@@ -343,6 +345,7 @@ func TestChopsticks(t *testing.T) {
 	t.Run("Refusals", func(t *testing.T) { testRefusals(t, h) })
 	t.Run("StreamReconnect", func(t *testing.T) { testStreamReconnect(t, h) })
 	t.Run("CommitReveal", func(t *testing.T) { testCommitReveal(t, h) })
+	t.Run("OperatorCommitReveal", func(t *testing.T) { testOperatorCommitReveal(t, h) })
 }
 
 func testReceipts(t *testing.T, h *chainHarness) {
@@ -661,4 +664,98 @@ func testCommitReveal(t *testing.T, h *chainHarness) {
 	row, err := h.md.DecodeStorage(scale.PalletSubtensor, "Weights", b)
 	require.NoError(t, err)
 	assert.Len(t, row, len(ns), "a weight on every uid")
+}
+
+// testOperatorCommitReveal drives the validator's weights through
+// operator.CommitRevealChain, as a validator on a commit-reveal subnet
+// does: the first call commits, calls before the reveal period are
+// rate-limited (retried), the first call in it reveals the committed
+// weights and commits the new ones.
+func testOperatorCommitReveal(t *testing.T, h *chainHarness) {
+	const tempo = 9
+	ctx := t.Context()
+	c := h.c
+	v := h.validators[0]
+	s := clienttest.NewSeeder(h.md)
+	s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", true, uint16(harnessNetuid))
+	s.Set(scale.PalletSubtensor, "Tempo", uint16(tempo), uint16(harnessNetuid))
+	require.NoError(t, s.Err())
+	require.NoError(t, h.ch.NewBlocks(ctx, 1))
+	require.NoError(t, h.ch.SetStorage(ctx, s.KV()))
+	defer func() {
+		s := clienttest.NewSeeder(h.md)
+		s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", false, uint16(harnessNetuid))
+		s.Set(scale.PalletSubtensor, "Tempo", uint16(100), uint16(harnessNetuid))
+		_ = h.ch.NewBlocks(context.Background(), 1)
+		_ = h.ch.SetStorage(context.Background(), s.KV())
+	}()
+	require.NoError(t, h.Advance(ctx, harnessRateLimit))
+	path, err := c.WeightsPath(ctx, harnessNetuid, v.Hotkey())
+	require.NoError(t, err)
+	require.Equal(t, scale.HashCommitReveal, path)
+
+	head, err := c.Head(ctx)
+	require.NoError(t, err)
+	ns, err := c.Neurons(ctx, harnessNetuid, head.Number)
+	require.NoError(t, err)
+	var vuid uint16
+	uids := make([]bistro.UID, len(ns))
+	first, second := make([]uint16, len(ns)), make([]uint16, len(ns))
+	for i, n := range ns {
+		uids[i], first[i], second[i] = n.UID, uint16(10*(i+1)), uint16(1000-10*i)
+		if n.Hotkey == v.Hotkey() {
+			vuid = uint16(n.UID)
+		}
+	}
+	// Commit at the start of an epoch, so the next blocks are too early.
+	now, err := c.BestHeader(ctx)
+	require.NoError(t, err)
+	if k := (tempo + 1 - (uint64(now.Number)+1+harnessNetuid+1)%(tempo+1)) % (tempo + 1); k > 0 {
+		require.NoError(t, h.Advance(ctx, k))
+	}
+	ch := operator.CommitRevealChain(c, c, nil)
+	require.NoError(t, ch.SetWeights(ctx, v, harnessNetuid, uids, first, harnessVersionKey), "commit")
+	err = ch.SetWeights(ctx, v, harnessNetuid, uids, second, harnessVersionKey)
+	require.ErrorIs(t, err, bistro.ErrRateLimited, "before the reveal period: retried later")
+
+	row := func() map[uint16]uint16 {
+		k, err := h.md.StorageKey(scale.PalletSubtensor, "Weights", uint16(harnessNetuid), vuid)
+		require.NoError(t, err)
+		b, err := c.Storage(ctx, k, bistro.Hash{})
+		require.NoError(t, err)
+		out := map[uint16]uint16{}
+		if b == nil {
+			return out
+		}
+		v, err := h.md.DecodeStorage(scale.PalletSubtensor, "Weights", b)
+		require.NoError(t, err)
+		for _, e := range v.([]scale.Value) {
+			var pair []scale.Value
+			switch x := e.(type) {
+			case []scale.Value:
+				pair = x
+			case scale.Composite:
+				for _, f := range x {
+					pair = append(pair, f.Value)
+				}
+			}
+			out[pair[0].(uint16)] = pair[1].(uint16)
+		}
+		return out
+	}
+	// Into the reveal period: the next call reveals the first weights.
+	for i := 0; i < 3*(tempo+1); i++ {
+		require.NoError(t, h.Advance(ctx, 1))
+		err = ch.SetWeights(ctx, v, harnessNetuid, uids, second, harnessVersionKey)
+		if !errors.Is(err, bistro.ErrRateLimited) {
+			break
+		}
+	}
+	require.NoError(t, err, "reveal and commit again")
+	got := row()
+	require.NotEmpty(t, got, "revealed weights on chain")
+	// The chain normalizes the row (max upscaled): compare the order.
+	for i := 1; i < len(uids); i++ {
+		assert.Less(t, got[uint16(uids[i-1])], got[uint16(uids[i])], "the first weights, revealed (%v)", got)
+	}
 }
