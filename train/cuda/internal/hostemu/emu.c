@@ -1,0 +1,123 @@
+// The kernels of train/cuda/kernels compiled as host C, and a launcher that
+// runs them on the emulated grid of emu.h. Built by cgo with -std=c11 (no
+// contraction into fused multiply-adds; see emu.h).
+#include <stdint.h>
+#include <string.h>
+
+#include "emu.h"
+#include "mlp.cu"
+#include "hostemu.h"
+
+long long emu_gid;
+
+#define F(i) ((float *)(uintptr_t)a[i])
+#define D(i) ((double *)(uintptr_t)a[i])
+#define I(i) ((int *)(uintptr_t)a[i])
+#define N(i) ((int)(int64_t)a[i])
+#define R(i) (emu_f64(a[i]))
+
+static double emu_f64(uint64_t b)
+{
+	double d;
+	memcpy(&d, &b, sizeof d);
+	return d;
+}
+
+struct emu_kernel {
+	const char *name;
+	int nargs;
+	void (*run)(long long n, const uint64_t *a);
+};
+
+static void run_embed_forward(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_embed_forward(F(0), F(1), I(2), N(3), N(4), N(5), N(6)));
+}
+static void run_linear_forward(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_linear_forward(F(0), F(1), F(2), F(3), N(4), N(5), N(6)));
+}
+static void run_tanh_forward(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_tanh_forward(F(0), F(1), N(2)));
+}
+static void run_cross_entropy(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_cross_entropy(F(0), D(1), D(2), F(3), I(4), N(5), N(6), N(7)));
+}
+static void run_loss_sum(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_loss_sum(D(0), D(1), N(2)));
+}
+static void run_matmul_tn(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_matmul_tn(F(0), F(1), F(2), N(3), N(4), N(5)));
+}
+static void run_bias_grad(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_bias_grad(F(0), F(1), N(2), N(3)));
+}
+static void run_matmul_nt(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_matmul_nt(F(0), F(1), F(2), N(3), N(4), N(5)));
+}
+static void run_tanh_backward(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_tanh_backward(F(0), F(1), F(2), N(3)));
+}
+static void run_embed_backward(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_embed_backward(F(0), F(1), I(2), N(3), N(4), N(5), N(6), N(7)));
+}
+static void run_accumulate(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_accumulate(D(0), F(1), N(2)));
+}
+static void run_mean(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_mean(D(0), R(1), N(2)));
+}
+static void run_sum_squares(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_sum_squares(D(0), D(1), N(2)));
+}
+static void run_delta(long long n, const uint64_t *a)
+{
+	EMU_RUN(n, mlp_delta(F(0), D(1), R(2), N(3)));
+}
+
+static const struct emu_kernel emu_kernels[] = {
+	{"mlp_embed_forward", 7, run_embed_forward},
+	{"mlp_linear_forward", 7, run_linear_forward},
+	{"mlp_tanh_forward", 3, run_tanh_forward},
+	{"mlp_cross_entropy", 8, run_cross_entropy},
+	{"mlp_loss_sum", 3, run_loss_sum},
+	{"mlp_matmul_tn", 6, run_matmul_tn},
+	{"mlp_bias_grad", 4, run_bias_grad},
+	{"mlp_matmul_nt", 6, run_matmul_nt},
+	{"mlp_tanh_backward", 4, run_tanh_backward},
+	{"mlp_embed_backward", 8, run_embed_backward},
+	{"mlp_accumulate", 3, run_accumulate},
+	{"mlp_mean", 3, run_mean},
+	{"mlp_sum_squares", 3, run_sum_squares},
+	{"mlp_delta", 4, run_delta},
+};
+
+int emu_launch(const char *name, long long threads, const uint64_t *args, int nargs)
+{
+	for (size_t i = 0; i < sizeof emu_kernels / sizeof emu_kernels[0]; i++) {
+		if (strcmp(emu_kernels[i].name, name) == 0) {
+			if (emu_kernels[i].nargs != nargs) {
+				return -2;
+			}
+			emu_kernels[i].run(threads, args);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+double emu_go_exp(double x) { return go_exp(x); }
+double emu_go_log(double x) { return go_log(x); }
+double emu_go_tanh(double x) { return go_tanh(x); }
+float emu_mul_add(float a, float b, float c) { return __fadd_rn(__fmul_rn(a, b), c); }
