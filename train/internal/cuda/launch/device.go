@@ -1,7 +1,7 @@
 // Package launch holds the launch sequences of train/cuda's trainers: which
-// kernel of package train/cuda/kernels runs when, on which buffers, written
+// kernel of package train/internal/cuda/kernels runs when, on which buffers, written
 // once against Device. The CUDA device of package train/cuda (build tag
-// cuda) and the emulated grid of package train/cuda/internal/hostemu both
+// cuda) and the emulated grid of package train/internal/cuda/hostemu both
 // implement Device, so the sequence the tests check bit for bit against
 // package train on any machine is the sequence the GPU runs.
 package launch
@@ -13,7 +13,7 @@ import "errors"
 type Ptr uintptr
 
 // Device is memory and a one-dimensional grid of threads that runs the
-// kernels of package train/cuda/kernels. A Device is used by one goroutine
+// kernels of package train/internal/cuda/kernels. A Device is used by one goroutine
 // at a time; MLP serialises its calls.
 type Device interface {
 	// Alloc returns a new allocation of n > 0 bytes, zeroed, aligned for

@@ -1,4 +1,4 @@
-// The kernels of train/cuda/kernels compiled as host C, and a launcher that
+// The kernels of train/internal/cuda/kernels compiled as host C, and a launcher that
 // runs them on the emulated grid of emu.h. Built by cgo with -std=c11 (no
 // contraction into fused multiply-adds; see emu.h).
 #include <stdint.h>

@@ -10,7 +10,7 @@ import (
 
 	"github.com/bistro-go/bistro"
 	"github.com/bistro-go/bistro/train"
-	"github.com/bistro-go/bistro/train/cuda/kernels"
+	"github.com/bistro-go/bistro/train/internal/cuda/kernels"
 )
 
 // MLP is the bistro.Trainer of mlp/v1 on a Device, with train.MLP's

@@ -3,7 +3,7 @@
 package hostemu
 
 /*
-#cgo CFLAGS: -std=c11 -O2 -I${SRCDIR}/../../kernels
+#cgo CFLAGS: -std=c11 -O2 -I${SRCDIR}/../kernels
 #cgo LDFLAGS: -lm
 #include <stdlib.h>
 #include "hostemu.h"
@@ -15,12 +15,12 @@ import (
 	"math"
 	"unsafe"
 
-	"github.com/bistro-go/bistro/train/cuda/internal/launch"
-	"github.com/bistro-go/bistro/train/cuda/kernels"
+	"github.com/bistro-go/bistro/train/internal/cuda/kernels"
+	"github.com/bistro-go/bistro/train/internal/cuda/launch"
 )
 
 // The go command does not track the sources emu.c includes from
-// ../../kernels; depending on package kernels, which embeds them, makes it
+// ../kernels; depending on package kernels, which embeds them, makes it
 // rebuild this package whenever they change.
 var _ = kernels.Sources
 

@@ -13,7 +13,7 @@
  *
  * One thread per output element (one per row for the softmax, one in all
  * for the sums whose order is sequential); see emu.h for the rules that let
- * package train/cuda/internal/hostemu run the same source on the host.
+ * package train/internal/cuda/hostemu run the same source on the host.
  * Matrices are row-major; weights are [in, out]. Sizes are ints, index
  * arithmetic is in long long.
  */

@@ -14,9 +14,9 @@ import (
 
 	"github.com/bistro-go/bistro"
 	"github.com/bistro-go/bistro/train"
-	"github.com/bistro-go/bistro/train/cuda/internal/hostemu"
-	"github.com/bistro-go/bistro/train/cuda/internal/launch"
 	"github.com/bistro-go/bistro/train/data"
+	"github.com/bistro-go/bistro/train/internal/cuda/hostemu"
+	"github.com/bistro-go/bistro/train/internal/cuda/launch"
 	"github.com/bistro-go/bistro/train/trainertest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -1,7 +1,7 @@
 /*
  * emu.h: lets the kernels of this directory compile both as CUDA (nvcc, to
  * PTX) and as plain host C (the emulated grid of package
- * train/cuda/internal/hostemu), from the same source.
+ * train/internal/cuda/hostemu), from the same source.
  *
  * The rules that make the emulation faithful:
  *

@@ -1,7 +1,7 @@
 // Package kernels holds the CUDA C sources of train/cuda's kernels and the
 // PTX that scripts/ptx compiles from them (nvcc -arch=compute_90 --fmad=false),
 // both embedded: the tagged package train/cuda loads PTX through the driver,
-// and package train/cuda/internal/hostemu compiles the same sources as host C
+// and package train/internal/cuda/hostemu compiles the same sources as host C
 // (see emu.h) to check their arithmetic against package train without a
 // GPU. It imports nothing and builds everywhere.
 //
