@@ -164,8 +164,15 @@ func TestMLPUpdateBits(t *testing.T) {
 	require.NoError(t, err)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			want, wantDelta := update(t, train.MLP{}, c.cfg, c.pages, c.lr, c.clip)
 			got, gotDelta := update(t, emu, c.cfg, c.pages, c.lr, c.clip)
+			t.Logf("digest %s", got)
+			if c.want != "" {
+				require.Equal(t, c.want, got, "train's pinned digest")
+			}
+			if !trainIsReference {
+				t.Skip("package train is not the reference in this build (openblas)")
+			}
+			want, wantDelta := update(t, train.MLP{}, c.cfg, c.pages, c.lr, c.clip)
 			if got != want {
 				// Name the first tensor and element that differ.
 				for i, spec := range wantDelta.Layout() {
@@ -184,10 +191,6 @@ func TestMLPUpdateBits(t *testing.T) {
 				}
 				t.Fatalf("Δ equal, loss differs: digest %s, train's %s", got, want)
 			}
-			if c.want != "" {
-				require.Equal(t, c.want, got, "train's pinned digest")
-			}
-			t.Logf("digest %s", got)
 		})
 	}
 }
