@@ -221,6 +221,8 @@ func (d *Device) Launch(name string, threads int, args ...any) error {
 			slots[i] = uint64(a)
 		case int32:
 			slots[i] = uint64(uint32(a))
+		case int64:
+			slots[i] = uint64(a)
 		case float64:
 			slots[i] = math.Float64bits(a)
 		default:

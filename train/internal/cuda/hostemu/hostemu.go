@@ -122,6 +122,8 @@ func (d *Device) Launch(name string, threads int, args ...any) error {
 			slots[i] = C.uint64_t(a)
 		case int32:
 			slots[i] = C.uint64_t(uint64(int64(a)))
+		case int64:
+			slots[i] = C.uint64_t(uint64(a))
 		case float64:
 			slots[i] = C.uint64_t(math.Float64bits(a))
 		default:

@@ -112,11 +112,18 @@ func digest(t *testing.T, delta bistro.Tensors, loss float64) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// update returns the digest of one update and the loss of tr, and Δ.
+// update returns the digest of one update and the loss of tr, and Δ, from
+// the model that train.TestUpdateBits starts from.
 func update(t *testing.T, tr bistro.Trainer, cfg bistro.ModelConfig, pages [][]int32, lr, clip float64) (string, bistro.Tensors) {
 	t.Helper()
 	ctx := context.Background()
-	m, err := train.InitMLP(cfg, bistro.Hash{1, 2, 3})
+	var m bistro.Model
+	var err error
+	if cfg.Arch == train.GPTArch {
+		m, err = train.InitGPT(cfg, bistro.Hash{1, 2, 3})
+	} else {
+		m, err = train.InitMLP(cfg, bistro.Hash{1, 2, 3})
+	}
 	require.NoError(t, err)
 	delta, err := tr.Update(ctx, m, pages, lr, clip)
 	require.NoError(t, err)
@@ -164,33 +171,84 @@ func TestMLPUpdateBits(t *testing.T) {
 	require.NoError(t, err)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, gotDelta := update(t, emu, c.cfg, c.pages, c.lr, c.clip)
-			t.Logf("digest %s", got)
-			if c.want != "" {
-				require.Equal(t, c.want, got, "train's pinned digest")
+			compare(t, emu, train.MLP{}, c.cfg, c.pages, c.lr, c.clip, c.want)
+		})
+	}
+}
+
+// compare runs one update and loss on the emulated trainer emu, requires
+// the pinned digest want (when not empty), and where package train is the
+// reference, its bits, naming the first element that differs.
+func compare(t *testing.T, emu, ref bistro.Trainer, cfg bistro.ModelConfig, pages [][]int32, lr, clip float64, want string) {
+	t.Helper()
+	got, gotDelta := update(t, emu, cfg, pages, lr, clip)
+	t.Logf("digest %s", got)
+	if want != "" {
+		require.Equal(t, want, got, "train's pinned digest")
+	}
+	if !trainIsReference {
+		t.Skip("package train is not the reference in this build (openblas)")
+	}
+	wantDigest, wantDelta := update(t, ref, cfg, pages, lr, clip)
+	if got == wantDigest {
+		return
+	}
+	for i, spec := range wantDelta.Layout() {
+		w, g := make([]float32, spec.Len()), make([]float32, spec.Len())
+		idx := make([]uint32, spec.Len())
+		for j := range idx {
+			idx[j] = uint32(j)
+		}
+		require.NoError(t, wantDelta.Gather(i, idx, w))
+		require.NoError(t, gotDelta.Gather(i, idx, g))
+		for j := range w {
+			if math.Float32bits(w[j]) != math.Float32bits(g[j]) {
+				t.Fatalf("Δ[%s][%d] = %v, train says %v", spec.Name, j, g[j], w[j])
 			}
-			if !trainIsReference {
-				t.Skip("package train is not the reference in this build (openblas)")
+		}
+	}
+	t.Fatalf("Δ equal, loss differs: digest %s, train's %s", got, wantDigest)
+}
+
+// The whole gpt2/v1 update of package launch on the emulated grid gives
+// train.GPT's Δ and loss to the bit: train.TestUpdateBits's three GPT cases
+// (GPTTiny on full and ragged pages, odd sizes), whose pinned digests it
+// reproduces.
+func TestGPTUpdateBits(t *testing.T) {
+	pinned(t)
+	odd, err := train.NewGPTConfig(37, 13, 24, 2, 3, 40)
+	require.NoError(t, err)
+	mod := func(pages [][]int32, v int32) [][]int32 {
+		out := make([][]int32, len(pages))
+		for i, p := range pages {
+			out[i] = make([]int32, len(p))
+			for j, x := range p {
+				out[i][j] = x % v
 			}
-			want, wantDelta := update(t, train.MLP{}, c.cfg, c.pages, c.lr, c.clip)
-			if got != want {
-				// Name the first tensor and element that differ.
-				for i, spec := range wantDelta.Layout() {
-					w, g := make([]float32, spec.Len()), make([]float32, spec.Len())
-					idx := make([]uint32, spec.Len())
-					for j := range idx {
-						idx[j] = uint32(j)
-					}
-					require.NoError(t, wantDelta.Gather(i, idx, w))
-					require.NoError(t, gotDelta.Gather(i, idx, g))
-					for j := range w {
-						if math.Float32bits(w[j]) != math.Float32bits(g[j]) {
-							t.Fatalf("Δ[%s][%d] = %v, train says %v", spec.Name, j, g[j], w[j])
-						}
-					}
-				}
-				t.Fatalf("Δ equal, loss differs: digest %s, train's %s", got, want)
-			}
+		}
+		return out
+	}
+	ragged := append(opticsPages(t, 200, 10, 1), opticsPages(t, 65, 300, 1)[0], opticsPages(t, 2, 7000, 1)[0])
+	cases := []struct {
+		name  string
+		cfg   bistro.ModelConfig
+		pages [][]int32
+		want  string
+	}{
+		{name: "odd/ragged", cfg: odd, pages: mod(append(opticsPages(t, 30, 5, 2), opticsPages(t, 7, 900, 1)[0]), 37),
+			want: "06093b5d09adaa489214b17ad3ec64ede1a37a9c42974dd35e41f4b5dba2528a"},
+		{name: "tiny/4x129", cfg: train.GPTTiny(), pages: opticsPages(t, 129, 100, 4),
+			want: "f6d3795fb593787977d99f710893faad1a6c9221a90309fbead43ac11288df3a"},
+		{name: "tiny/ragged", cfg: train.GPTTiny(), pages: ragged,
+			want: "6538bb5958a208546a760552de5539a19890e575171309dd9e967b6a45fbc1c5"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			emu, err := launch.NewGPT(&hostemu.Device{}, c.cfg)
+			require.NoError(t, err)
+			ref, err := train.NewGPT(c.cfg)
+			require.NoError(t, err)
+			compare(t, emu, ref, c.cfg, c.pages, 0.5, 1, c.want)
 		})
 	}
 }

@@ -70,6 +70,7 @@ DEVICE double __dsub_rn(double a, double b) { return a - b; }
 DEVICE double __dmul_rn(double a, double b) { return a * b; }
 DEVICE double __ddiv_rn(double a, double b) { return a / b; }
 DEVICE double __fma_rn(double a, double b, double c) { return fma(a, b, c); }
+DEVICE double __dsqrt_rn(double a) { return sqrt(a); }
 DEVICE float __double2float_rn(double a) { return (float)a; }
 
 /* Round to nearest even; out of range (never NaN here) gives INT32_MIN, as

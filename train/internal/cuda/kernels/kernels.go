@@ -25,6 +25,13 @@ var Sources embed.FS
 //go:embed mlp.ptx
 var MLP []byte
 
+// GPT is the PTX of gpt.cu, the kernels of a gpt2/v1 update that mlp.cu
+// does not have (it uses mlp.cu's cross-entropy, loss sums, mean, norm and
+// Δ too).
+//
+//go:embed gpt.ptx
+var GPT []byte
+
 // The kernels of mlp.cu, by their PTX names.
 const (
 	MLPEmbedForward  = "mlp_embed_forward"
@@ -41,4 +48,34 @@ const (
 	MLPMean          = "mlp_mean"
 	MLPSumSquares    = "mlp_sum_squares"
 	MLPDelta         = "mlp_delta"
+)
+
+// The kernels of gpt.cu, by their PTX names.
+const (
+	GPTMatmulNN                = "gpt_matmul_nn"
+	GPTMatmulNT                = "gpt_matmul_nt"
+	GPTMatmulTN                = "gpt_matmul_tn"
+	GPTAddBias                 = "gpt_add_bias"
+	GPTAdd                     = "gpt_add"
+	GPTBiasGrad                = "gpt_bias_grad"
+	GPTEmbedForward            = "gpt_embed_forward"
+	GPTEmbedBackward           = "gpt_embed_backward"
+	GPTLayerNormForward        = "gpt_layernorm_forward"
+	GPTLayerNormBackwardParams = "gpt_layernorm_backward_params"
+	GPTLayerNormBackwardInput  = "gpt_layernorm_backward_input"
+	GPTGeluForward             = "gpt_gelu_forward"
+	GPTGeluBackward            = "gpt_gelu_backward"
+	GPTCausalSoftmax           = "gpt_causal_softmax"
+	GPTCausalSoftmaxBackward   = "gpt_causal_softmax_backward"
+)
+
+// MLPKernels and GPTKernels are the kernels of each module.
+var (
+	MLPKernels = []string{MLPEmbedForward, MLPLinearForward, MLPTanhForward, MLPCrossEntropy, MLPLossSum,
+		MLPMatmulTN, MLPBiasGrad, MLPMatmulNT, MLPTanhBackward, MLPEmbedBackward, MLPAccumulate,
+		MLPMean, MLPSumSquares, MLPDelta}
+	GPTKernels = []string{GPTMatmulNN, GPTMatmulNT, GPTMatmulTN, GPTAddBias, GPTAdd, GPTBiasGrad,
+		GPTEmbedForward, GPTEmbedBackward, GPTLayerNormForward, GPTLayerNormBackwardParams,
+		GPTLayerNormBackwardInput, GPTGeluForward, GPTGeluBackward, GPTCausalSoftmax,
+		GPTCausalSoftmaxBackward}
 )

@@ -37,16 +37,19 @@ func TestPTXFromSources(t *testing.T) {
 	require.Equal(t, want.String(), string(recorded), "the sources changed since the PTX was built: run scripts/ptx")
 }
 
-// Every kernel the trainers launch is an entry of the PTX, and every entry
-// is one of them.
+// Every kernel the trainers launch is an entry of its module's PTX, and
+// every entry is one of them.
 func TestPTXEntries(t *testing.T) {
-	var entries []string
-	for _, m := range regexp.MustCompile(`\.visible \.entry (\w+)\(`).FindAllStringSubmatch(string(MLP), -1) {
-		entries = append(entries, m[1])
+	for _, m := range []struct {
+		name    string
+		ptx     []byte
+		kernels []string
+	}{{"mlp", MLP, MLPKernels}, {"gpt", GPT, GPTKernels}} {
+		var entries []string
+		for _, e := range regexp.MustCompile(`\.visible \.entry (\w+)\(`).FindAllStringSubmatch(string(m.ptx), -1) {
+			entries = append(entries, e[1])
+		}
+		assert.ElementsMatch(t, m.kernels, entries, m.name)
+		assert.Contains(t, string(m.ptx), ".target sm_90", "PTX for compute_90")
 	}
-	want := []string{MLPEmbedForward, MLPLinearForward, MLPTanhForward, MLPCrossEntropy, MLPLossSum,
-		MLPMatmulTN, MLPBiasGrad, MLPMatmulNT, MLPTanhBackward, MLPEmbedBackward, MLPAccumulate,
-		MLPMean, MLPSumSquares, MLPDelta}
-	assert.ElementsMatch(t, want, entries)
-	assert.Contains(t, string(MLP), ".target sm_90", "PTX for compute_90")
 }

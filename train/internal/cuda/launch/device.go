@@ -30,12 +30,12 @@ type Device interface {
 	CopyOut(dst any, src Ptr) error
 	// Launch runs the kernel named name (a PTX name from package kernels)
 	// on a grid of at least threads threads and waits for it. args are its
-	// parameters in order: Ptr for a pointer, int32 for an int, float64 for
-	// a double.
+	// parameters in order: Ptr for a pointer, int32 for an int, int64 for a
+	// long long, float64 for a double.
 	Launch(name string, threads int, args ...any) error
 }
 
 // ErrArgs is wrapped by a Device's errors about kernel arguments it cannot
-// pass (a type other than Ptr, int32 and float64, or a count that is not
+// pass (a type other than Ptr, int32, int64 and float64, or a count that is not
 // the kernel's).
 var ErrArgs = errors.New("launch: bad kernel arguments")
