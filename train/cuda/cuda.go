@@ -36,17 +36,19 @@ type Device struct {
 
 var _ launch.Device = (*Device)(nil)
 
-// mlpKernels are the kernels of mlp.cu.
-var mlpKernels = []string{
-	kernels.MLPEmbedForward, kernels.MLPLinearForward, kernels.MLPTanhForward,
-	kernels.MLPCrossEntropy, kernels.MLPLossSum, kernels.MLPMatmulTN, kernels.MLPBiasGrad,
-	kernels.MLPMatmulNT, kernels.MLPTanhBackward, kernels.MLPEmbedBackward,
-	kernels.MLPAccumulate, kernels.MLPMean, kernels.MLPSumSquares, kernels.MLPDelta,
+// modules are the PTX modules Open loads, with their kernels.
+var modules = []struct {
+	name    string
+	ptx     []byte
+	kernels []string
+}{
+	{"mlp.cu", kernels.MLP, kernels.MLPKernels},
+	{"gpt.cu", kernels.GPT, kernels.GPTKernels},
 }
 
 // Open creates a context on the GPU of the given ordinal (0 is the first)
-// and loads the kernels (the driver compiles their PTX for the GPU). Close
-// releases it.
+// and loads the kernels of both modules (the driver compiles their PTX for
+// the GPU). Close releases it.
 func Open(ordinal int) (*Device, error) {
 	n, err := cu.NumDevices()
 	if err != nil {
@@ -88,19 +90,21 @@ func (d *Device) loop(ordinal int, ready chan<- error) {
 		return
 	}
 	defer ctx.Destroy()
-	mod, err := cu.LoadData(string(kernels.MLP))
-	if err != nil {
-		ready <- fmt.Errorf("train/cuda: %s: load the PTX of mlp.cu: %w", name, err)
-		return
-	}
-	defer mod.Unload()
-	for _, k := range mlpKernels {
-		fn, err := mod.Function(k)
+	for _, m := range modules {
+		mod, err := cu.LoadData(string(m.ptx))
 		if err != nil {
-			ready <- fmt.Errorf("train/cuda: %s: kernel %s: %w", name, k, err)
+			ready <- fmt.Errorf("train/cuda: %s: load the PTX of %s: %w", name, m.name, err)
 			return
 		}
-		d.fns[k] = fn
+		defer mod.Unload()
+		for _, k := range m.kernels {
+			fn, err := mod.Function(k)
+			if err != nil {
+				ready <- fmt.Errorf("train/cuda: %s: kernel %s: %w", name, k, err)
+				return
+			}
+			d.fns[k] = fn
+		}
 	}
 	ready <- nil
 	for f := range d.work {
@@ -245,6 +249,19 @@ func NewMLP(dev *Device) (bistro.Trainer, error) {
 		return nil, errors.New("train/cuda: nil device")
 	}
 	tr, err := launch.NewMLP(dev)
+	if err != nil {
+		return nil, err
+	}
+	return tr, nil
+}
+
+// NewGPT returns the trainer of gpt2/v1 models of cfg on dev: a
+// bistro.Trainer whose Δ and loss are train.GPT's, bit for bit.
+func NewGPT(dev *Device, cfg bistro.ModelConfig) (bistro.Trainer, error) {
+	if dev == nil {
+		return nil, errors.New("train/cuda: nil device")
+	}
+	tr, err := launch.NewGPT(dev, cfg)
 	if err != nil {
 		return nil, err
 	}

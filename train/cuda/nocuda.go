@@ -15,3 +15,6 @@ func (*Device) Close() error { return nil }
 
 // NewMLP returns ErrNotBuilt: this build has no CUDA code.
 func NewMLP(dev *Device) (bistro.Trainer, error) { return nil, ErrNotBuilt }
+
+// NewGPT returns ErrNotBuilt: this build has no CUDA code.
+func NewGPT(dev *Device, cfg bistro.ModelConfig) (bistro.Trainer, error) { return nil, ErrNotBuilt }

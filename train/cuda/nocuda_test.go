@@ -5,6 +5,7 @@ package cuda_test
 import (
 	"testing"
 
+	"github.com/bistro-go/bistro/train"
 	"github.com/bistro-go/bistro/train/cuda"
 	"github.com/stretchr/testify/require"
 )
@@ -14,5 +15,7 @@ func TestNotBuilt(t *testing.T) {
 	_, err := cuda.Open(0)
 	require.ErrorIs(t, err, cuda.ErrNotBuilt)
 	_, err = cuda.NewMLP(nil)
+	require.ErrorIs(t, err, cuda.ErrNotBuilt)
+	_, err = cuda.NewGPT(nil, train.GPTTiny())
 	require.ErrorIs(t, err, cuda.ErrNotBuilt)
 }

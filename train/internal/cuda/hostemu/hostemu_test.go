@@ -271,3 +271,30 @@ func TestMLPContract(t *testing.T) {
 		Clip:  1,
 	})
 }
+
+// launch.GPT on the emulated grid passes the contract suite of every
+// trainer.
+func TestGPTContract(t *testing.T) {
+	cfg, err := train.NewGPTConfig(64, 16, 24, 2, 3, 48)
+	require.NoError(t, err)
+	emu, err := launch.NewGPT(&hostemu.Device{}, cfg)
+	require.NoError(t, err)
+	var pages [][]int32
+	for _, p := range opticsPages(t, 40, 60, 3) {
+		q := make([]int32, len(p))
+		for j, x := range p {
+			q[j] = x % 64
+		}
+		pages = append(pages, q)
+	}
+	trainertest.Run(t, trainertest.Config{
+		Trainer: emu,
+		Model:   cfg,
+		Init: func(cfg bistro.ModelConfig) (bistro.Model, error) {
+			return train.InitGPT(cfg, bistro.Hash{7})
+		},
+		Pages: pages,
+		LR:    0.5,
+		Clip:  1,
+	})
+}
