@@ -12,7 +12,7 @@
 //
 //	dev, err := cuda.Open(0)    // the first GPU
 //	defer dev.Close()
-//	tr, err := cuda.NewMLP(dev) // mlp/v1; Δ as train.MLP's, bit for bit
+//	tr, err := cuda.NewGPT(dev, train.GPTTiny()) // Δ as train.GPT's, bit for bit
 //	delta, err := tr.Update(ctx, m, pages, 0.5, 1)
 //
 // # Determinism
@@ -31,7 +31,8 @@
 // exits if there is none: a binary built with the tag runs only where an
 // NVIDIA driver is installed.
 //
-// mlp/v1 is done; gpt2/v1 is not yet (issue 25).
+// NewMLP trains mlp/v1 and NewGPT gpt2/v1; README.md says what is verified
+// where and what remains (issue 25).
 package cuda
 
 import "errors"
