@@ -79,10 +79,6 @@ static void run_mean(long long n, const uint64_t *a)
 {
 	EMU_RUN(n, mlp_mean(D(0), R(1), N(2)));
 }
-static void run_sum_squares(long long n, const uint64_t *a)
-{
-	EMU_RUN(n, mlp_sum_squares(D(0), D(1), N(2)));
-}
 static void run_delta(long long n, const uint64_t *a)
 {
 	EMU_RUN(n, mlp_delta(F(0), D(1), R(2), N(3)));
@@ -142,7 +138,6 @@ static const struct emu_kernel emu_kernels[] = {
 	{"mlp_embed_backward", 8, run_embed_backward},
 	{"mlp_accumulate", 3, run_accumulate},
 	{"mlp_mean", 3, run_mean},
-	{"mlp_sum_squares", 3, run_sum_squares},
 	{"mlp_delta", 4, run_delta},
 	{"gpt_matmul_nn", 13, run_gpt_matmul_nn},
 	{"gpt_matmul_nt", 13, run_gpt_matmul_nt},

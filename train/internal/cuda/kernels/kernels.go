@@ -46,7 +46,6 @@ const (
 	MLPEmbedBackward = "mlp_embed_backward"
 	MLPAccumulate    = "mlp_accumulate"
 	MLPMean          = "mlp_mean"
-	MLPSumSquares    = "mlp_sum_squares"
 	MLPDelta         = "mlp_delta"
 )
 
@@ -73,7 +72,7 @@ const (
 var (
 	MLPKernels = []string{MLPEmbedForward, MLPLinearForward, MLPTanhForward, MLPCrossEntropy, MLPLossSum,
 		MLPMatmulTN, MLPBiasGrad, MLPMatmulNT, MLPTanhBackward, MLPEmbedBackward, MLPAccumulate,
-		MLPMean, MLPSumSquares, MLPDelta}
+		MLPMean, MLPDelta}
 	GPTKernels = []string{GPTMatmulNN, GPTMatmulNT, GPTMatmulTN, GPTAddBias, GPTAdd, GPTBiasGrad,
 		GPTEmbedForward, GPTEmbedBackward, GPTLayerNormForward, GPTLayerNormBackwardParams,
 		GPTLayerNormBackwardInput, GPTGeluForward, GPTGeluBackward, GPTCausalSoftmax,

@@ -8,11 +8,11 @@
  *  - tanh, exp and log are Go's (gomath.h), in float64, rounded to float32
  *    once where train rounds them;
  *  - the micro-batch gradients are added into float64 accumulators, divided
- *    by the number of examples, squared and summed in layout order, and
- *    scaled, in float64, as MLP.Update does.
+ *    by the number of examples and scaled, in float64, as MLP.Update does
+ *    (the squared norm between is summed by the host: package launch).
  *
  * One thread per output element (one per row for the softmax, one in all
- * for the sums whose order is sequential); see emu.h for the rules that let
+ * for the loss sum); see emu.h for the rules that let
  * package train/internal/cuda/hostemu run the same source on the host.
  * Matrices are row-major; weights are [in, out]. Sizes are ints, index
  * arithmetic is in long long.
@@ -216,19 +216,6 @@ KERNEL mlp_mean(double *g, double total, int n)
 		return;
 	}
 	g[id] = __ddiv_rn(g[id], total);
-}
-
-/* One thread: *sq = Σ g_i², from zero, i ascending, each square rounded. */
-KERNEL mlp_sum_squares(double *sq, const double *g, int n)
-{
-	if (GLOBAL_ID() != 0) {
-		return;
-	}
-	double s = 0;
-	for (int i = 0; i < n; i++) {
-		s = __dadd_rn(s, __dmul_rn(g[i], g[i]));
-	}
-	sq[0] = s;
 }
 
 /* delta = float32(coef · g), element by element. */

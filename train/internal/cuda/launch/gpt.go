@@ -174,7 +174,7 @@ type gptModel struct {
 	rowLoss, loss      Ptr
 	dx, da, dy, dqkv   Ptr
 	dg, dp             Ptr
-	acc, sq, delta     Ptr
+	acc, delta         Ptr
 	scale              float64
 	withGrad, perBlock bool
 }
@@ -208,7 +208,7 @@ func (tr *GPT) setup(ar *arena, flat []float32, tokens []int32, rows int, grad b
 		m.dqkv, m.dg, m.dp = ar.alloc(rows*3*d.e*f32), ar.alloc(rows*d.h*f32), ar.alloc(d.nh*rows*rows*f32)
 		m.gflat = ar.alloc(p * f32)
 		m.grad = d.view(m.gflat)
-		m.acc, m.sq, m.delta = ar.alloc(p*f64), ar.alloc(f64), ar.alloc(p*f32)
+		m.acc, m.delta = ar.alloc(p*f64), ar.alloc(p*f32)
 	}
 	if ar.err != nil {
 		return nil, ar.err
@@ -365,34 +365,7 @@ func (tr *GPT) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, 
 			return nil, err
 		}
 	}
-	l.run(kernels.MLPMean, dm.p, dm.acc, float64(total), int32(dm.p))
-	l.run(kernels.MLPSumSquares, 1, dm.sq, dm.acc, int32(dm.p))
-	if l.err != nil {
-		return nil, l.err
-	}
-	sq := make([]float64, 1)
-	if err := tr.dev.CopyOut(sq, dm.sq); err != nil {
-		return nil, fmt.Errorf("launch: copy ‖g‖²: %w", err)
-	}
-	if math.IsNaN(sq[0]) || math.IsInf(sq[0], 0) {
-		return nil, fmt.Errorf("launch: gradient norm not finite (a weight or an activation overflowed)")
-	}
-	coef := -lr
-	if norm := math.Sqrt(sq[0]); norm > clipNorm {
-		coef = -lr * (clipNorm / norm)
-	}
-	l.run(kernels.MLPDelta, dm.p, dm.delta, dm.acc, coef, int32(dm.p))
-	if l.err != nil {
-		return nil, l.err
-	}
-	delta, err := bistro.NewMemModel(m.Layout())
-	if err != nil {
-		return nil, err
-	}
-	if err := tr.dev.CopyOut(delta.Flat(), dm.delta); err != nil {
-		return nil, fmt.Errorf("launch: copy Δ: %w", err)
-	}
-	return delta, nil
+	return finish(tr.dev, l, dm.acc, dm.delta, dm.p, total, lr, clipNorm, m.Layout())
 }
 
 // Loss returns the mean cross-entropy in nats over all predictions of

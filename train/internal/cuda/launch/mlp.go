@@ -215,7 +215,7 @@ type model struct {
 	grad                  Ptr // one micro-batch's gradient (float32), flat
 	gembed, ghw, ghb      Ptr // views into grad
 	gow, gob              Ptr
-	acc, sq, delta        Ptr // float64 sums, ‖g‖², Δ (float32)
+	acc, delta            Ptr // float64 sums, then g; Δ (float32)
 }
 
 const (
@@ -243,7 +243,6 @@ func (tr *MLP) setup(ar *arena, d dims, flat []float32, tokens []int32, grad boo
 		m.grad = ar.alloc(p * f32)
 		m.gembed, m.ghw, m.ghb, m.gow, m.gob = m.grad+Ptr(e*f32), m.grad+Ptr(hw*f32), m.grad+Ptr(hb*f32), m.grad+Ptr(ow*f32), m.grad+Ptr(ob*f32)
 		m.acc = ar.alloc(p * f64)
-		m.sq = ar.alloc(f64)
 		m.delta = ar.alloc(p * f32)
 	}
 	if ar.err != nil {
@@ -337,31 +336,43 @@ func (tr *MLP) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, 
 		}
 		dm.step(l, j, true)
 	}
-	l.run(kernels.MLPMean, dm.p, dm.acc, float64(total), int32(dm.p))
-	l.run(kernels.MLPSumSquares, 1, dm.sq, dm.acc, int32(dm.p))
+	return finish(tr.dev, l, dm.acc, dm.delta, dm.p, total, lr, clipNorm, m.Layout())
+}
+
+// finish ends an update of either model as train ends it: g = acc / total
+// (mlp_mean, on the device); ‖g‖² = Σ g_i² in layout order, here in Go from
+// a copy of g (the sum is sequential: one GPU thread would take seconds for
+// GPT2Small); the clip coefficient; Δ = float32(coef · g) (mlp_delta), copied
+// into a new model of layout.
+func finish(dev Device, l *launcher, acc, deltaPtr Ptr, p, total int, lr, clipNorm float64, layout bistro.Layout) (bistro.Tensors, error) {
+	l.run(kernels.MLPMean, p, acc, float64(total), int32(p))
 	if l.err != nil {
 		return nil, l.err
 	}
-	sq := make([]float64, 1)
-	if err := tr.dev.CopyOut(sq, dm.sq); err != nil {
-		return nil, fmt.Errorf("launch: copy ‖g‖²: %w", err)
+	g := make([]float64, p)
+	if err := dev.CopyOut(g, acc); err != nil {
+		return nil, fmt.Errorf("launch: copy g: %w", err)
 	}
-	if math.IsNaN(sq[0]) || math.IsInf(sq[0], 0) {
+	var sq float64
+	for _, v := range g {
+		sq += float64(v * v)
+	}
+	if math.IsNaN(sq) || math.IsInf(sq, 0) {
 		return nil, fmt.Errorf("launch: gradient norm not finite (a weight or an activation overflowed)")
 	}
 	coef := -lr
-	if norm := math.Sqrt(sq[0]); norm > clipNorm {
+	if norm := math.Sqrt(sq); norm > clipNorm {
 		coef = -lr * (clipNorm / norm)
 	}
-	l.run(kernels.MLPDelta, dm.p, dm.delta, dm.acc, coef, int32(dm.p))
+	l.run(kernels.MLPDelta, p, deltaPtr, acc, coef, int32(p))
 	if l.err != nil {
 		return nil, l.err
 	}
-	delta, err := bistro.NewMemModel(m.Layout())
+	delta, err := bistro.NewMemModel(layout)
 	if err != nil {
 		return nil, err
 	}
-	if err := tr.dev.CopyOut(delta.Flat(), dm.delta); err != nil {
+	if err := dev.CopyOut(delta.Flat(), deltaPtr); err != nil {
 		return nil, fmt.Errorf("launch: copy Δ: %w", err)
 	}
 	return delta, nil
