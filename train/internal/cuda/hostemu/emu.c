@@ -9,7 +9,7 @@
 #include "gpt.cu"
 #include "hostemu.h"
 
-long long emu_gid;
+_Thread_local long long emu_gid;
 
 #define F(i) ((float *)(uintptr_t)a[i])
 #define D(i) ((double *)(uintptr_t)a[i])

@@ -26,7 +26,8 @@ var _ = kernels.Sources
 
 // Device is a launch.Device in host memory (C's, so that kernels may hold
 // pointers into it) running kernels on the emulated grid. The zero value is
-// ready to use; it is not safe for concurrent use.
+// ready to use; it is not safe for concurrent use, but Devices are
+// independent of each other.
 type Device struct {
 	sizes map[launch.Ptr]int
 }

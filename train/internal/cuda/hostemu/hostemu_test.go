@@ -253,6 +253,7 @@ func TestGPTUpdateBits(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each on a Device of its own
 			emu, err := launch.NewGPT(&hostemu.Device{}, c.cfg)
 			require.NoError(t, err)
 			ref, err := train.NewGPT(c.cfg)

@@ -49,9 +49,10 @@
 #define __restrict__ restrict
 
 /* The emulated grid: EMU_RUN calls a kernel once per thread of a grid of
- * EMU_BLOCK-thread blocks covering n threads, in thread order. */
+ * EMU_BLOCK-thread blocks covering n threads, in thread order. The thread
+ * index is per OS thread, so that grids may be emulated concurrently. */
 #define EMU_BLOCK 256
-extern long long emu_gid;
+extern _Thread_local long long emu_gid;
 #define GLOBAL_ID() (emu_gid)
 #define EMU_RUN(n, call)                                                       \
 	do {                                                                   \
