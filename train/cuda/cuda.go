@@ -215,23 +215,12 @@ func (d *Device) Launch(name string, threads int, args ...any) error {
 	if blocks > math.MaxInt32 {
 		return fmt.Errorf("%w: %d threads", launch.ErrArgs, threads)
 	}
-	// cu reads 8 bytes behind each parameter pointer and the driver the
-	// parameter's size, little-endian: one 8-byte slot per parameter.
-	slots := make([]uint64, len(args))
-	params := make([]unsafe.Pointer, len(args))
-	for i, a := range args {
-		switch a := a.(type) {
-		case launch.Ptr:
-			slots[i] = uint64(a)
-		case int32:
-			slots[i] = uint64(uint32(a))
-		case int64:
-			slots[i] = uint64(a)
-		case float64:
-			slots[i] = math.Float64bits(a)
-		default:
-			return fmt.Errorf("%w: argument %d is a %T", launch.ErrArgs, i, a)
-		}
+	slots, err := kernelParams(args)
+	if err != nil {
+		return err
+	}
+	params := make([]unsafe.Pointer, len(slots))
+	for i := range slots {
 		params[i] = unsafe.Pointer(&slots[i])
 	}
 	return d.do(func() error {
