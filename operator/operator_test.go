@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -319,4 +320,25 @@ func TestDashboardNamesMetricsThatExist(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestLoadReleaseOverHTTP(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	p := makeRelease(t, filepath.Join(dir, "rel"))
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	rel, err := LoadRelease(ctx, srv.URL+"/rel/params.json")
+	require.NoError(t, err)
+	assert.Equal(t, p.Digest(), rel.Params.Digest())
+	m, err := rel.Genesis(ctx, &train.MLP{})
+	require.NoError(t, err)
+	theta, err := bistro.ThetaHash(m)
+	require.NoError(t, err)
+	assert.Equal(t, p.GenesisDigest, theta)
+	ds, err := rel.OpenDataset(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, p.DatasetDigest, ds.Digest())
+	_, err = LoadRelease(ctx, srv.URL+"/nope/params.json")
+	require.ErrorIs(t, err, bistro.ErrNotFound)
 }
