@@ -29,7 +29,7 @@ type sgKernel struct {
 // AVX-512F (two vectors of 16).
 var (
 	sgAVX2   = sgKernel{name: "AVX2 6x16", mr: 6, nr: 16, kc: 256, mc: 120, block: sgemm6x16, packRows: packRows16}
-	sgAVX512 = sgKernel{name: "AVX-512 8x32", mr: 8, nr: 32, kc: 128, mc: 192, block: sgemm8x32, packRows: packRows32}
+	sgAVX512 = sgKernel{name: "AVX-512 8x32", mr: 8, nr: 32, kc: 512, mc: 192, block: sgemm8x32, packRows: packRows32}
 )
 
 // sgTileMax bounds mr·nr of every kernel: the tile that takes a partial

@@ -29,6 +29,29 @@ TEXT ·sgemm8x32(SB), NOSPLIT, $0-57
 	MOVQ ldc+48(FP), R8
 	LEAQ (BX)(BX*2), R11
 	LEAQ (AX)(BX*4), R10
+	// C is written at the end (and read first when load): fetch its lines
+	// now, behind the products, so that neither waits on memory (in the
+	// weight gradients, C is far larger than the caches).
+	MOVQ       DI, R12
+	LEAQ       (R8)(R8*2), R13
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 (R12)(R8*1)
+	PREFETCHT0 64(R12)(R8*1)
+	PREFETCHT0 (R12)(R8*2)
+	PREFETCHT0 64(R12)(R8*2)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 (R12)(R8*1)
+	PREFETCHT0 64(R12)(R8*1)
+	PREFETCHT0 (R12)(R8*2)
+	PREFETCHT0 64(R12)(R8*2)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 (R12)(R8*1)
+	PREFETCHT0 64(R12)(R8*1)
 	MOVBLZX load+56(FP), R9
 	TESTQ R9, R9
 	JNE  loadc
