@@ -31,7 +31,9 @@ TEXT ·sgemm8x32(SB), NOSPLIT, $0-57
 	LEAQ (AX)(BX*4), R10
 	// C is written at the end (and read first when load): fetch its lines
 	// now, behind the products, so that neither waits on memory (in the
-	// weight gradients, C is far larger than the caches).
+	// weight gradients, C is far larger than the caches). A row of 128
+	// bytes spans two lines, or three when it is not aligned: the third is
+	// left to the hardware.
 	MOVQ       DI, R12
 	LEAQ       (R8)(R8*2), R13
 	PREFETCHT0 (R12)
