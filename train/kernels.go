@@ -12,8 +12,9 @@ var useAVX512 = haveAVX512 && avx512Allowed(os.Getenv("BISTRO_NO_AVX512"))
 func avx512Allowed(v string) bool { return v == "" || v == "0" }
 
 // Kernels describes the kernels that this process's products and
-// elementary functions run on, for benchmarks' headers: "AVX-512 8x32",
-// "AVX2 6x16", or "portable", then the exp/tanh kernels.
+// elementary functions run on, for benchmarks' headers: "sgemm AVX-512
+// 8x32", "sgemm AVX2 6x16", "sgemm OpenBLAS" or "sgemm portable", then the
+// exp/tanh kernels ("AVX-512 x8", "AVX2 x4" or "math").
 func Kernels() string {
 	mm := "portable"
 	switch {
@@ -28,6 +29,9 @@ func Kernels() string {
 		vm = "AVX-512 x8"
 	case useVecExp:
 		vm = "AVX2 x4"
+	}
+	if useVecExp && !useVecTanh { // GOAMD64=v3: tanh is math's
+		return "sgemm " + mm + ", exp " + vm + ", tanh math"
 	}
 	return "sgemm " + mm + ", exp/tanh " + vm
 }
