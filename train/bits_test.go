@@ -92,23 +92,50 @@ func updateDigest(t *testing.T, delta bistro.Tensors, loss float64) string {
 // TestUpdateBits pins the bits of Δ and of the loss for a few updates of
 // both models, as computed by the reference code (the naive loops of
 // matmul.go's comment): every build (the default one with its assembly
-// kernels, -tags purego) must reproduce them, at GOMAXPROCS 1 and 2. The
-// pinned digests hold on amd64 with FMA, where math.Exp takes its FMA path
-// (math/exp_amd64.go); elsewhere the test checks only that GOMAXPROCS does
-// not change the bits.
+// kernels, AVX2 and AVX-512 alike, -tags purego) must reproduce them, at
+// GOMAXPROCS 1 and 2. The pinned digests hold on amd64 with FMA, where
+// math.Exp takes its FMA path (math/exp_amd64.go); elsewhere the test
+// checks only that GOMAXPROCS and the kernels do not change the bits.
 func TestUpdateBits(t *testing.T) {
 	defaultKernels(t)
 	pinned := runtime.GOARCH == "amd64" && cpu.X86.HasAVX && cpu.X86.HasFMA
 	for _, c := range updateBitsCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			got := updateDigests(t, c.cfg, c.pages, c.gpt)
-			require.Equal(t, got[0], got[1], "GOMAXPROCS changed the bits")
-			t.Logf("digest %s", got[0])
-			if pinned {
-				require.Equal(t, c.want, got[0], "Δ or loss bits changed")
+			var first string
+			for _, kern := range asmKernelChoices() {
+				func() {
+					defer func(old bool) { useAVX512 = old }(useAVX512)
+					useAVX512 = kern.avx512
+					got := updateDigests(t, c.cfg, c.pages, c.gpt)
+					require.Equal(t, got[0], got[1], "%s: GOMAXPROCS changed the bits", kern.name)
+					t.Logf("%s: digest %s", kern.name, got[0])
+					if first == "" {
+						first = got[0]
+					}
+					require.Equal(t, first, got[0], "%s: the kernels changed the bits", kern.name)
+					if pinned {
+						require.Equal(t, c.want, got[0], "%s: Δ or loss bits changed", kern.name)
+					}
+				}()
 			}
 		})
 	}
+}
+
+// asmKernelChoices are the settings of useAVX512 this build and CPU can
+// run: AVX2 and AVX-512 where the CPU has both, else the default alone.
+func asmKernelChoices() []struct {
+	name   string
+	avx512 bool
+} {
+	type choice = struct {
+		name   string
+		avx512 bool
+	}
+	if !haveAVX512 {
+		return []choice{{"default", false}}
+	}
+	return []choice{{"avx2", false}, {"avx512", true}}
 }
 
 // The openblas build's bits differ from the default build's but not with

@@ -72,21 +72,32 @@
 //
 // # Speed
 //
-// On amd64 with AVX2 (chosen at run time) the float32 products run on an
-// assembly register block of 6 rows by 16 columns (sgemm_amd64.s, driven by
-// sgemm.go): each SIMD lane holds a different output element, whose terms
-// are still added from zero in ascending order, each product rounded by
-// VMULPS before VADDPS adds it, never a fused multiply-add, so the bits are
-// the portable kernel's (TestSgemmMatchesNaive, TestUpdateBits). It is about
-// ten times as fast as the portable kernel. Where math.Exp takes its FMA
-// path (AVX and FMA), exp and tanh of whole rows run as four-lane replicas
-// of math's own code (vmath_amd64.s: math.Exp's assembly, math.Tanh's
-// polynomial as the compiler builds it below GOAMD64=v3), which give math's
-// bits (TestVecMathMatchesMath; a check at start turns them off should
-// this Go's math differ); the GELU and the softmaxes use them. Update's
-// sums of the sequences' gradients are assembly too: the same float64
-// additions, four elements at a time. The build tag purego turns all
-// assembly off.
+// On amd64 the float32 products run on an assembly register block chosen
+// at run time: 8 rows by 32 columns on ZMM registers where the CPU has
+// AVX-512F (sgemm512_amd64.s), else 6 rows by 16 columns with AVX2
+// (sgemm_amd64.s), both driven by sgemm.go. Each SIMD lane holds a
+// different output element, whose terms are still added from zero in
+// ascending order, each product rounded by VMULPS before VADDPS adds it,
+// never a fused multiply-add, so the bits are the portable kernel's on
+// either block (TestSgemmMatchesNaive, TestUpdateBits, which run both). The
+// blocks are about ten times as fast as the portable kernel, the AVX-512
+// one up to 1.5 times the AVX2 one (BenchmarkSgemmBlock, BenchmarkMatMul's
+// asm512 against asm; on AMD Zen 4 it takes A by embedded broadcast, since
+// a separate broadcast into a ZMM register takes a slot of the
+// floating-point pipes). Where math.Exp takes its FMA path (AVX and FMA),
+// exp and tanh of whole rows run as replicas of math's own code
+// (vmath_amd64.s: math.Exp's assembly, math.Tanh's polynomial as the
+// compiler builds it below GOAMD64=v3), eight lanes at a time with
+// AVX-512F, else four, which give math's bits (TestVecMathMatchesMath; a
+// check at start turns them off should this Go's math differ); the GELU
+// and the softmaxes use them. Update's sums of the sequences' gradients are
+// assembly too: the same float64 additions, four elements at a time.
+//
+// The environment variable BISTRO_NO_AVX512, set to anything but "" or "0"
+// when the process starts, keeps the AVX2 kernels on a CPU with AVX-512, so
+// that both can be measured on one machine (scripts/bench-train); the bits
+// are the same either way. Kernels names the kernels in use. The build tag
+// purego turns all assembly off.
 //
 // The build tag openblas sends the float32 products to OpenBLAS's sgemm
 // instead (package train/internal/openblas; cgo and libopenblas-dev, which

@@ -24,9 +24,12 @@ func geluForward[T float](y, x []T) {
 	x = x[:len(y)]
 	var zero T
 	for c := 0; c < len(y); {
+		if useVecTanh && useAVX512 && unsafe.Sizeof(zero) == 4 && len(y)-c >= 8 {
+			// float32 in assembly, eight at a time, then four (groups
+			// that hold a NaN, and the tail, below).
+			c += geluFwdAVX512((*float32)(unsafe.Pointer(&y[c])), (*float32)(unsafe.Pointer(&x[c])), len(y)-c)
+		}
 		if useVecTanh && unsafe.Sizeof(zero) == 4 && len(y)-c >= 4 {
-			// float32 in assembly, four at a time (groups that hold a
-			// NaN, and the tail, below).
 			c += geluFwdAVX2((*float32)(unsafe.Pointer(&y[c])), (*float32)(unsafe.Pointer(&x[c])), len(y)-c)
 		}
 		xs, ys := x[c:min(c+geluChunk, len(x))], y[c:]
@@ -58,6 +61,10 @@ func geluBackward[T float](dx, dy, x []T) {
 	dy, x = dy[:len(dx)], x[:len(dx)]
 	var zero T
 	for c := 0; c < len(dx); {
+		if useVecTanh && useAVX512 && unsafe.Sizeof(zero) == 4 && len(dx)-c >= 8 {
+			c += geluBwdAVX512((*float32)(unsafe.Pointer(&dx[c])), (*float32)(unsafe.Pointer(&dy[c])),
+				(*float32)(unsafe.Pointer(&x[c])), len(dx)-c)
+		}
 		if useVecTanh && unsafe.Sizeof(zero) == 4 && len(dx)-c >= 4 {
 			c += geluBwdAVX2((*float32)(unsafe.Pointer(&dx[c])), (*float32)(unsafe.Pointer(&dy[c])),
 				(*float32)(unsafe.Pointer(&x[c])), len(dx)-c)

@@ -213,6 +213,7 @@ func (tr GPT) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, c
 	}()
 	n := d.params()
 	var sq float64
+	var delta *bistro.MemModel
 	for r := 0; r < len(jobs); r += hold {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -246,8 +247,18 @@ func (tr GPT) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, c
 			})
 			continue
 		}
-		// Pass 1: ‖g‖², layout order.
+		// Pass 1: ‖g‖², layout order. The sum is one serial chain; a
+		// second worker meanwhile takes the page faults of Δ's fresh
+		// memory, which pass 2 would otherwise take.
+		if delta, err = bistro.NewMemModel(m.Layout()); err != nil {
+			return nil, err
+		}
+		var faulted sync.WaitGroup
+		if nw > 1 {
+			faulted.Go(func() { touchPages(delta.Flat()) })
+		}
 		sq = sumSq(gs, acc, acc, float64(total), n)
+		faulted.Wait()
 	}
 	if math.IsNaN(sq) || math.IsInf(sq, 0) {
 		return nil, fmt.Errorf("train: gradient norm not finite (a weight or an activation overflowed)")
@@ -256,9 +267,10 @@ func (tr GPT) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, c
 	if norm := math.Sqrt(sq); norm > clipNorm {
 		coef = -lr * (clipNorm / norm)
 	}
-	delta, err := bistro.NewMemModel(m.Layout())
-	if err != nil {
-		return nil, err
+	if delta == nil { // no sequence
+		if delta, err = bistro.NewMemModel(m.Layout()); err != nil {
+			return nil, err
+		}
 	}
 	// Pass 2: Δ.
 	out := delta.Flat()
@@ -273,6 +285,14 @@ func (tr GPT) Update(ctx context.Context, m bistro.Model, pages [][]int32, lr, c
 		deltaFromGrads(out, last, lo, hi, float64(total), coef)
 	})
 	return delta, nil
+}
+
+// touchPages writes a zero (what it holds) into every 4 KiB page of s, so
+// that the OS maps the pages of freshly allocated memory now.
+func touchPages(s []float32) {
+	for i := 0; i < len(s); i += 1024 {
+		s[i] = 0
+	}
 }
 
 // gptHeldGrads is how many sequences an update computes before it sums

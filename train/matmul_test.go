@@ -154,7 +154,9 @@ func TestGorgoniaMatMulGOMAXPROCS(t *testing.T) {
 //
 //	naive     the reference triple loop (MLP shapes only)
 //	portable  matmul.go's blocked pure-Go kernel (-tags purego, other CPUs)
-//	asm       the assembly kernel (sgemm_amd64.s), where the CPU has AVX2
+//	asm       the AVX2 assembly kernel (sgemm_amd64.s), where the CPU has it
+//	asm512    the AVX-512F assembly kernel (sgemm512_amd64.s), where the CPU
+//	          has it: its ratio to asm is the gain of AVX-512
 //	openblas  OpenBLAS's sgemm (-tags openblas)
 //	gorgonia  gorgonia.org/tensor's MatMul (gonum), at GOMAXPROCS 1 and 2
 //
@@ -188,22 +190,25 @@ func BenchmarkMatMul(b *testing.B) {
 			})
 		}
 		type kernel struct {
-			name       string
-			sgemm, bls bool
+			name               string
+			sgemm, bls, avx512 bool
 		}
-		kernels := []kernel{{"portable", false, false}}
+		kernels := []kernel{{"portable", false, false, false}}
 		if haveSgemm {
-			kernels = append(kernels, kernel{"asm", true, false})
+			kernels = append(kernels, kernel{"asm", true, false, false})
+		}
+		if haveAVX512 {
+			kernels = append(kernels, kernel{"asm512", true, false, true})
 		}
 		if haveBLAS {
-			kernels = append(kernels, kernel{"openblas", haveSgemm, true})
+			kernels = append(kernels, kernel{"openblas", haveSgemm, true, false})
 		}
 		for _, kern := range kernels {
 			var w matmul[float32]
 			for _, op := range []string{"nn", "tn", "nt"} {
 				b.Run(s.name+"/"+op+"/"+kern.name, func(b *testing.B) {
-					defer func(s, l bool) { useSgemm, useBLAS = s, l }(useSgemm, useBLAS)
-					useSgemm, useBLAS = kern.sgemm, kern.bls
+					defer func(s, l, x bool) { useSgemm, useBLAS, useAVX512 = s, l, x }(useSgemm, useBLAS, useAVX512)
+					useSgemm, useBLAS, useAVX512 = kern.sgemm, kern.bls, kern.avx512
 					for b.Loop() {
 						switch op {
 						case "nn":

@@ -2,9 +2,9 @@ package train
 
 import "math"
 
-// useVecExp and useVecTanh turn the four-lane replicas of math.Exp and
-// math.Tanh (vmath_amd64.s) on where they give math's bits; the tests turn
-// them off to compare.
+// useVecExp and useVecTanh turn the replicas of math.Exp and math.Tanh
+// (vmath_amd64.s: four lanes on AVX2, eight on AVX-512F when useAVX512) on
+// where they give math's bits; the tests turn them off to compare.
 var (
 	useVecExp  = haveVecExp
 	useVecTanh = haveVecExp && tanhUnfused
@@ -12,7 +12,8 @@ var (
 
 // The replicas must give math's bits; should this Go's math (or a GODEBUG
 // cpu option) compute otherwise, a check of a few hundred arguments at
-// start turns them off.
+// start turns them off (both widths are checked: the eight-lane groups
+// first, the four-lane ones on the odd tail of four).
 func init() {
 	if !useVecExp {
 		return
@@ -44,7 +45,10 @@ func init() {
 func expSlice(dst, src []float64) {
 	src = src[:len(dst)]
 	for i := 0; i < len(dst); {
-		if useVecExp {
+		if useVecExp && useAVX512 && len(dst)-i >= 8 {
+			i += expAVX512(&dst[i], &src[i], len(dst)-i)
+		}
+		if useVecExp && len(dst)-i >= 4 {
 			i += expAVX2(&dst[i], &src[i], len(dst)-i)
 		}
 		for end := min(i+4, len(dst)); i < end; i++ {
@@ -57,7 +61,10 @@ func expSlice(dst, src []float64) {
 func tanhSlice(dst, src []float64) {
 	src = src[:len(dst)]
 	for i := 0; i < len(dst); {
-		if useVecTanh {
+		if useVecTanh && useAVX512 && len(dst)-i >= 8 {
+			i += tanhAVX512(&dst[i], &src[i], len(dst)-i)
+		}
+		if useVecTanh && len(dst)-i >= 4 {
 			i += tanhAVX2(&dst[i], &src[i], len(dst)-i)
 		}
 		for end := min(i+4, len(dst)); i < end; i++ {

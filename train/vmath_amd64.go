@@ -26,3 +26,18 @@ func geluFwdAVX2(y, x *float32, n int) int
 
 //go:noescape
 func geluBwdAVX2(dx, dy, x *float32, n int) int
+
+// The AVX-512F twins of the four functions above, eight lanes at a time
+// (vmath_amd64.s); they run where haveAVX512 and haveVecExp both hold.
+
+//go:noescape
+func expAVX512(dst, src *float64, n int) int
+
+//go:noescape
+func tanhAVX512(dst, src *float64, n int) int
+
+//go:noescape
+func geluFwdAVX512(y, x *float32, n int) int
+
+//go:noescape
+func geluBwdAVX512(dx, dy, x *float32, n int) int

@@ -405,3 +405,222 @@ gbdone:
 	MOVQ AX, ret+32(FP)
 	VZEROUPPER
 	RET
+
+// The AVX-512F replicas: the same operations as EXP4, TANH4 and the GELU
+// loops above, eight lanes at a time on ZMM registers, so the same bits
+// (each lane's operations are those of math's code, in its order, with the
+// same roundings). Constants come by embedded broadcast ({1to8}) from the
+// table above. Only AVX-512F instructions: masks in K registers, integer
+// logic (VPANDQ, VPXORQ) for the sign bits.
+
+// EXP8 is EXP4 on eight lanes: out = exp(in) for lanes in [-708, 709]. It
+// clobbers in, t1, t2 and yi (the Y register of t2).
+#define EXP8(in, out, t1, t2, yi) \
+	VMULPD.BCST       LOG2E, in, t1; \
+	VCVTPD2DQ         t1, yi; \
+	VCVTDQ2PD         yi, t1; \
+	VFNMADD231PD.BCST LN2U, t1, in; \
+	VFNMADD231PD.BCST LN2L, t1, in; \
+	VMULPD.BCST       SIXTEENTH, in, in; \
+	VBROADCASTSD      E8, out; \
+	VFMADD213PD.BCST  E7, in, out; \
+	VFMADD213PD.BCST  E6, in, out; \
+	VFMADD213PD.BCST  E5, in, out; \
+	VFMADD213PD.BCST  E4, in, out; \
+	VFMADD213PD.BCST  E3, in, out; \
+	VFMADD213PD.BCST  HALF, in, out; \
+	VFMADD213PD.BCST  ONE, in, out; \
+	VMULPD            out, in, in; \
+	VADDPD.BCST       TWO, in, out; \
+	VMULPD            out, in, in; \
+	VADDPD.BCST       TWO, in, out; \
+	VMULPD            out, in, in; \
+	VADDPD.BCST       TWO, in, out; \
+	VMULPD            out, in, in; \
+	VADDPD.BCST       TWO, in, out; \
+	VFMADD213PD.BCST  ONE, out, in; \
+	VPMOVSXDQ         yi, t2; \
+	VPADDQ.BCST       BIAS, t2, t2; \
+	VPSLLQ            $52, t2, t2; \
+	VMULPD            t2, in, out
+
+// func expAVX512(dst, src *float64, n int) int
+//
+// expAVX2 eight at a time: it stops before the first group of eight that
+// holds an argument outside [-708, 709] (NaN included), or fewer than eight.
+TEXT ·expAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+
+exp8loop:
+	LEAQ         8(AX), DX
+	CMPQ         DX, CX
+	JGT          exp8done
+	VMOVUPD      (SI)(AX*8), Z0
+	VCMPPD.BCST  $0x1D, EXPLO, Z0, K1 // x >= -708, false for NaN
+	VCMPPD.BCST  $0x12, EXPHI, Z0, K2 // x <= 709
+	KANDW        K1, K2, K1
+	KMOVW        K1, DX
+	CMPQ         DX, $0xFF
+	JNE          exp8done
+	EXP8(Z0, Z3, Z4, Z5, Y5)
+	VMOVUPD      Z3, (DI)(AX*8)
+	ADDQ         $8, AX
+	JMP          exp8loop
+
+exp8done:
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// TANH8 is TANH4 on eight lanes: Z5 = math.Tanh(Z0), no NaN in Z0. It
+// clobbers Z1–Z13 and K1–K3.
+#define TANH8 \
+	VMULPD       Z0, Z0, Z2; \
+	VMULPD.BCST  P0, Z2, Z3; \
+	VADDPD.BCST  P1, Z3, Z3; \
+	VMULPD       Z2, Z3, Z3; \
+	VADDPD.BCST  P2, Z3, Z3; \
+	VADDPD.BCST  Q0, Z2, Z4; \
+	VMULPD       Z2, Z4, Z4; \
+	VADDPD.BCST  Q1, Z4, Z4; \
+	VMULPD       Z2, Z4, Z4; \
+	VADDPD.BCST  Q2, Z4, Z4; \
+	VMULPD       Z2, Z0, Z5; \
+	VMULPD       Z3, Z5, Z5; \
+	VDIVPD       Z4, Z5, Z5; \
+	VADDPD       Z5, Z0, Z5; \
+	VPXORQ       Z6, Z6, Z6; \
+	VCMPPD       $0, Z6, Z0, K1; \
+	VMOVAPD      Z0, K1, Z5; \
+	VPANDQ.BCST  ABSMASK, Z0, Z1; \
+	VADDPD       Z1, Z1, Z7; \
+	VMINPD.BCST  EXPHI, Z7, Z7; \
+	EXP8(Z7, Z8, Z9, Z10, Y10); \
+	VADDPD.BCST  ONE, Z8, Z8; \
+	VBROADCASTSD TWO, Z9; \
+	VDIVPD       Z8, Z9, Z8; \
+	VBROADCASTSD ONE, Z9; \
+	VSUBPD       Z8, Z9, Z8; \
+	VPANDQ.BCST  SIGNMASK, Z0, Z11; \
+	VPXORQ       Z11, Z8, Z8; \
+	VPORQ.BCST   ONE, Z11, Z12; \
+	VCMPPD.BCST  $0x1D, TANHMID, Z1, K2; \
+	VMOVAPD      Z8, K2, Z5; \
+	VCMPPD.BCST  $0x1E, TANHBIG, Z1, K3; \
+	VMOVAPD      Z12, K3, Z5
+
+// func tanhAVX512(dst, src *float64, n int) int
+//
+// tanhAVX2 eight at a time: it stops before the first group of eight that
+// holds a NaN, or fewer than eight.
+TEXT ·tanhAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+
+tanh8loop:
+	LEAQ    8(AX), DX
+	CMPQ    DX, CX
+	JGT     tanh8done
+	VMOVUPD (SI)(AX*8), Z0
+	VCMPPD  $3, Z0, Z0, K1 // unordered: NaN
+	KORTESTW K1, K1
+	JNE     tanh8done
+	TANH8
+	VMOVUPD Z5, (DI)(AX*8)
+	ADDQ    $8, AX
+	JMP     tanh8loop
+
+tanh8done:
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// GELU8U is GELU4U on eight lanes: Z0 = u for z in Z14.
+#define GELU8U \
+	VMULPD.BCST GELUA, Z14, Z0; \
+	VMULPD      Z14, Z0, Z0; \
+	VMULPD      Z14, Z0, Z0; \
+	VADDPD      Z0, Z14, Z0; \
+	VMULPD.BCST GELUC, Z0, Z0
+
+// func geluFwdAVX512(y, x *float32, n int) int
+//
+// geluFwdAVX2 eight at a time.
+TEXT ·geluFwdAVX512(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+
+gf8loop:
+	LEAQ      8(AX), DX
+	CMPQ      DX, CX
+	JGT       gf8done
+	VCVTPS2PD (SI)(AX*4), Z14
+	GELU8U
+	VCMPPD    $3, Z0, Z0, K1
+	KORTESTW  K1, K1
+	JNE       gf8done
+	TANH8
+	VADDPD.BCST ONE, Z5, Z5
+	VMULPD.BCST HALF, Z14, Z6
+	VMULPD      Z5, Z6, Z6
+	VCVTPD2PS   Z6, Y6
+	VMOVUPS     Y6, (DI)(AX*4)
+	ADDQ        $8, AX
+	JMP         gf8loop
+
+gf8done:
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func geluBwdAVX512(dx, dy, x *float32, n int) int
+//
+// geluBwdAVX2 eight at a time.
+TEXT ·geluBwdAVX512(SB), NOSPLIT, $0-40
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+
+gb8loop:
+	LEAQ      8(AX), DX
+	CMPQ      DX, CX
+	JGT       gb8done
+	VCVTPS2PD (SI)(AX*4), Z14
+	GELU8U
+	VCMPPD    $3, Z0, Z0, K1
+	KORTESTW  K1, K1
+	JNE       gb8done
+	TANH8
+	VADDPD.BCST  ONE, Z5, Z6  // 1+t
+	VMULPD.BCST  HALF, Z6, Z6 // 0.5·(1+t)
+	VMULPD       Z5, Z5, Z7   // t·t
+	VBROADCASTSD ONE, Z9
+	VSUBPD       Z7, Z9, Z7   // 1 − t·t
+	VMULPD.BCST  HALF, Z14, Z8
+	VMULPD       Z7, Z8, Z8
+	VMULPD.BCST  GELUC, Z8, Z8
+	VMULPD.BCST  GELUA3, Z14, Z10
+	VMULPD       Z14, Z10, Z10
+	VADDPD.BCST  ONE, Z10, Z10
+	VMULPD       Z10, Z8, Z8
+	VADDPD       Z8, Z6, Z6   // d
+	VCVTPS2PD    (R8)(AX*4), Z15
+	VMULPD       Z6, Z15, Z6
+	VCVTPD2PS    Z6, Y6
+	VMOVUPS      Y6, (DI)(AX*4)
+	ADDQ         $8, AX
+	JMP          gb8loop
+
+gb8done:
+	MOVQ AX, ret+32(FP)
+	VZEROUPPER
+	RET
