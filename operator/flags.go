@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/joho/godotenv"
+
+	"github.com/bistro-go/bistro"
 
 	"github.com/bistro-go/bistro/subtensor/client"
 )
@@ -133,10 +136,10 @@ func (f *Flags) Check(role Role) error {
 	case role == Validator && f.EvalPages < 0:
 		return fmt.Errorf("--eval.pages %d: want 0 or more", f.EvalPages)
 	}
-	switch f.Device {
-	case "cpu":
-	case "cuda":
-		return errors.New("--device cuda: this build has no GPU trainer (train/cuda is not built in yet); use --device cpu")
+	switch _, ok := device(f.Device); {
+	case f.Device == "cpu" || ok:
+	case f.Device == "cuda":
+		return errors.New("--device cuda: this binary has no GPU trainer; build the GPU miner and validator of train/cuda (cd train/cuda && go build -tags cuda ./cmd/...), or use --device cpu")
 	default:
 		return fmt.Errorf("--device %q: want cpu or cuda", f.Device)
 	}
@@ -164,4 +167,34 @@ func LoadDotEnv() error {
 		return fmt.Errorf(".env: %w", err)
 	}
 	return nil
+}
+
+// DeviceTrainer opens the trainer of a --device for the subnet's Params.
+type DeviceTrainer func(p *bistro.Params) (bistro.Trainer, error)
+
+var (
+	devicesMu sync.RWMutex
+	devices   = map[string]DeviceTrainer{}
+)
+
+// RegisterDevice makes --device name select open's trainer; "cpu" is built
+// in. The GPU binaries of train/cuda register "cuda". It panics on an empty
+// name, "cpu", a second registration or a nil open: programming errors.
+func RegisterDevice(name string, open DeviceTrainer) {
+	devicesMu.Lock()
+	defer devicesMu.Unlock()
+	if name == "" || name == "cpu" || open == nil {
+		panic("operator: RegisterDevice with an empty or reserved name or a nil trainer")
+	}
+	if _, dup := devices[name]; dup {
+		panic("operator: RegisterDevice called twice for " + name)
+	}
+	devices[name] = open
+}
+
+func device(name string) (DeviceTrainer, bool) {
+	devicesMu.RLock()
+	defer devicesMu.RUnlock()
+	d, ok := devices[name]
+	return d, ok
 }

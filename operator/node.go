@@ -118,6 +118,14 @@ func Setup(ctx context.Context, role Role, f *Flags, log *slog.Logger) (*Node, e
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	if open, ok := device(f.Device); ok {
+		// The device's trainer gives the CPU trainer's bits (its package's
+		// promise); the CPU trainer above checked the Params' model.
+		if tr, err = open(p); err != nil {
+			return nil, configErr("--device %s: %v", f.Device, err)
+		}
+		log.Info("device", "device", f.Device)
+	}
 	genesis, err := rel.Genesis(ctx, tr)
 	if err != nil {
 		return nil, &ConfigError{err}

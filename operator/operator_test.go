@@ -114,7 +114,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{"no netuid", []string{"--bucket", "b", "--params", params}, "--netuid is required"},
 		{"unknown network", with("--subtensor.network", "mainnet"), `--subtensor.network "mainnet": unknown`},
 		{"bad endpoint", with("--subtensor.chain_endpoint", "http://x"), "want ws://host:port"},
-		{"cuda", with("--device", "cuda"), "--device cuda: this build has no GPU trainer"},
+		{"cuda", with("--device", "cuda"), "--device cuda: this binary has no GPU trainer"},
 		{"log format", with("--logging.format", "xml"), "--logging.format"},
 		{"missing wallet", with("--wallet.name", "nobody", "--subtensor.chain_endpoint", dead), "no keyfile at"},
 		{"missing params", with("--params", filepath.Join(dir, "nope.json"), "--subtensor.chain_endpoint", dead), "--params"},
@@ -341,4 +341,22 @@ func TestLoadReleaseOverHTTP(t *testing.T) {
 	assert.Equal(t, p.DatasetDigest, ds.Digest())
 	_, err = LoadRelease(ctx, srv.URL+"/nope/params.json")
 	require.ErrorIs(t, err, bistro.ErrNotFound)
+}
+
+// TestRegisteredDevice: a registered --device is accepted by the flags and
+// its trainer opened at start; its failure is a configuration error.
+func TestRegisteredDevice(t *testing.T) {
+	RegisterDevice("testdev", func(p *bistro.Params) (bistro.Trainer, error) {
+		return nil, errors.New("no such accelerator here")
+	})
+	assert.Panics(t, func() { RegisterDevice("testdev", func(*bistro.Params) (bistro.Trainer, error) { return nil, nil }) })
+	assert.Panics(t, func() { RegisterDevice("cpu", func(*bistro.Params) (bistro.Trainer, error) { return nil, nil }) })
+	dir := t.TempDir()
+	makeRelease(t, filepath.Join(dir, "release"))
+	makeWallet(t, filepath.Join(dir, "wallets"), "m")
+	code, out := runMain(t, Miner, "--wallet.path", filepath.Join(dir, "wallets"), "--wallet.name", "m", "--netuid", "7",
+		"--bucket", "b", "--params", filepath.Join(dir, "release", ReleaseParams), "--metrics.addr", "",
+		"--subtensor.chain_endpoint", "ws://127.0.0.1:1", "--device", "testdev")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "--device testdev: no such accelerator here")
 }
