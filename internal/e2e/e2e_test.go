@@ -439,6 +439,25 @@ func TestEndToEnd(t *testing.T) {
 		assert.Zero(t, w[mp3.UID], "%s pays the idle miner", vn)
 	}
 
+	// Every node reports itself healthy and, once its replica holds the
+	// current window's base, ready.
+	for _, name := range order {
+		pr := procs[name]
+		waitFor(t, name+" ready", 3*window, func() bool {
+			for _, path := range []string{"/healthz", "/readyz"} {
+				resp, err := http.Get("http://" + pr.metrics + path)
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return false
+				}
+			}
+			return true
+		})
+	}
+
 	// No log holds the secret key (the devnet announces its root key as the
 	// read key: public on chain by design, never logged).
 	for _, name := range order {
