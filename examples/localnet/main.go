@@ -5,7 +5,7 @@
 //	go run ./examples/localnet                          # the defaults
 //	go run ./examples/localnet -adversaries lazy=2,churn=1 -windows 40 -out ./run
 //	go run ./examples/localnet -json > report.json      # one JSON object on stdout
-//	go run ./examples/localnet -baseline                # efficiency against data-parallel SGD
+//	go run ./examples/localnet -baseline                # efficiency against data-parallel training
 package main
 
 import (
