@@ -1500,6 +1500,21 @@ def check_adamw(vectors):
             adamw_step(o, t, slr, theta, m, s, g)
         expect(i, "steps", t, len(v["steps"]))
         expect_f32(i, "delta", [to_f32(a - b) for a, b in zip(theta, theta0)], flat(v["delta"]))
+    # the check is real: twice eps (it decides the coordinate whose v underflows), or wd = 0,
+    # changes some bit of Delta in vector 1
+    v = vectors[1]
+    o = _typed(INNER_OPTIMIZER_SCHEMA, v["inner_optimizer"], "inner_optimizer")
+    for what, o2 in [("eps", dict(o, eps=2 * o["eps"])), ("weight_decay", dict(o, weight_decay=0.0))]:
+        theta = [to_f32(x) for t in v["theta0"] for x in t]
+        target = [to_f32(x) for t in v["target"] for x in t]
+        m, s2 = [0.0] * len(theta), [0.0] * len(theta)
+        for t in range(1, v["inner_steps"] + 1):
+            g = [-x for x in quad_update(theta, target, 1.0, float(v["clip_norm"]))]
+            adamw_step(o2, t, float(v["step_lr"]), theta, m, s2, g)
+        theta0 = [to_f32(x) for t in v["theta0"] for x in t]
+        got = [_bits32(to_f32(a - b)) for a, b in zip(theta, theta0)]
+        if got == [_bits32(x) for t in v["delta"] for x in t]:
+            raise Mismatch(f"self-check: Delta unchanged with another {what}")
     return len(vectors)
 
 
