@@ -595,6 +595,7 @@ func ApplyAggregate(m Model, indices Indices, a *File) error {
 var ErrNormBound = errors.New("bistro: slice norm out of bounds")
 
 // CheckNorm is the cheap norm check of a slice of window w (SPEC.md §10):
+// the slice's norm must lie within NormBounds. Under InnerSGD that is
 // ‖slice‖ ≤ max_norm_factor·H·step_lr(w)·clip_norm (H inner steps of at most
 // step_lr·clip_norm each) and, when min_norm_factor > 0,
 // ‖slice‖ ≥ min_norm_factor·step_lr(w)·clip_norm·√f.
@@ -610,10 +611,18 @@ func CheckNorm(p *Params, w uint64, values [][]float32) error {
 	return nil
 }
 
-// NormBounds returns CheckNorm's bounds for window w: with b =
-// step_lr(w)·clip_norm, lo = min_norm_factor·b·√f and hi =
-// max_norm_factor·H·b (SPEC.md §10.1).
+// NormBounds returns CheckNorm's bounds for window w (SPEC.md §10.1). Under
+// InnerSGD, with b = step_lr(w)·clip_norm: lo = min_norm_factor·b·√f and
+// hi = max_norm_factor·H·b. Under InnerAdamWV1 a step moves each coordinate
+// by about step_lr whatever the gradient's norm, and its weight decay by an
+// amount that depends on θ: b = step_lr(w)·√parameters, the same lo, and no
+// upper bound (hi = +Inf; the aggregator's clip to c × the median norm still
+// bounds any one slice's weight in the merge).
 func NormBounds(p *Params, w uint64) (lo, hi float64) {
+	if p.InnerOptimizer.Kind == InnerAdamWV1 {
+		b := p.StepLR(w) * math.Sqrt(float64(p.Model.Parameters))
+		return p.Checks.MinNormFactor * b * math.Sqrt(p.SliceFraction), math.Inf(1)
+	}
 	b := p.StepLR(w) * p.ClipNorm
 	return p.Checks.MinNormFactor * b * math.Sqrt(p.SliceFraction), p.Checks.MaxNormFactor * float64(max(p.InnerSteps, 1)) * b
 }

@@ -27,6 +27,9 @@ const (
 
 	LRScaleNone            = "none"                // step lr = lr(w)
 	LRScaleInverseFraction = "inverse-fraction/v1" // step lr = lr(w) / f; SPEC.md §2.2
+
+	InnerSGD     = "sgd"      // θ_{k+1} = θ_k − step_lr·clip(g_k); SPEC.md §2.4
+	InnerAdamWV1 = "adamw/v1" // AdamW, state reset every window; SPEC.md §2.4
 )
 
 // MaxParamsBytes bounds a Params JSON file; larger files are rejected unread.
@@ -108,6 +111,10 @@ type Params struct {
 	// Validators recompute the same H steps: the same gradient work as one
 	// step on every page, plus H − 1 copies of θ.
 	InnerSteps uint32 `json:"inner_steps"`
+	// InnerOptimizer is the optimizer of the H inner steps (SPEC.md §2.4):
+	// InnerSGD, or InnerAdamWV1 whose moments start at zero every window, so
+	// Δ is still a function of the base and the pages alone.
+	InnerOptimizer InnerOptimizer `json:"inner_optimizer"`
 
 	// Model is the architecture; trainers read it.
 	Model ModelConfig `json:"model"`
@@ -126,6 +133,58 @@ type Params struct {
 
 	// Strategies names the derivations every participant must share.
 	Strategies Strategies `json:"strategies"`
+}
+
+// InnerOptimizer selects the optimizer of a window's inner steps and holds its
+// constants. Under InnerSGD every constant must be 0 (they mean nothing
+// there, and the digest covers them). Under InnerAdamWV1: 0 ≤ Beta1 < 1,
+// 0 ≤ Beta2 < 1, Eps > 0, WeightDecay ≥ 0; the step is AdamWStep.
+type InnerOptimizer struct {
+	// Kind is InnerSGD or InnerAdamWV1.
+	Kind string `json:"kind"`
+	// Beta1 is the decay of the first moment m.
+	Beta1 float64 `json:"beta1"`
+	// Beta2 is the decay of the second moment v.
+	Beta2 float64 `json:"beta2"`
+	// Eps is added to √v̂ in the denominator.
+	Eps float64 `json:"eps"`
+	// WeightDecay is the decoupled weight decay: each step also subtracts
+	// step_lr · WeightDecay · θ.
+	WeightDecay float64 `json:"weight_decay"`
+}
+
+// SGD returns the InnerSGD optimizer (every constant 0).
+func SGD() InnerOptimizer { return InnerOptimizer{Kind: InnerSGD} }
+
+// AdamW returns InnerAdamWV1 with the usual constants: β1 0.9, β2 0.999,
+// ε 1e-8 and weight decay 0.01.
+func AdamW() InnerOptimizer {
+	return InnerOptimizer{Kind: InnerAdamWV1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
+}
+
+func (o InnerOptimizer) validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch o.Kind {
+	case InnerSGD:
+		if o.Beta1 != 0 || o.Beta2 != 0 || o.Eps != 0 || o.WeightDecay != 0 {
+			return fmt.Errorf("inner_optimizer %q takes no constants (beta1 %v, beta2 %v, eps %v, weight_decay %v: want all 0)",
+				o.Kind, o.Beta1, o.Beta2, o.Eps, o.WeightDecay)
+		}
+	case InnerAdamWV1:
+		switch {
+		case !finite(o.Beta1) || o.Beta1 < 0 || o.Beta1 >= 1:
+			return fmt.Errorf("inner_optimizer.beta1 %v not in [0, 1)", o.Beta1)
+		case !finite(o.Beta2) || o.Beta2 < 0 || o.Beta2 >= 1:
+			return fmt.Errorf("inner_optimizer.beta2 %v not in [0, 1)", o.Beta2)
+		case !finite(o.Eps) || o.Eps <= 0:
+			return fmt.Errorf("inner_optimizer.eps %v not > 0", o.Eps)
+		case !finite(o.WeightDecay) || o.WeightDecay < 0:
+			return fmt.Errorf("inner_optimizer.weight_decay %v not ≥ 0", o.WeightDecay)
+		}
+	default:
+		return fmt.Errorf("inner_optimizer.kind %q unknown (want %q or %q)", o.Kind, InnerSGD, InnerAdamWV1)
+	}
+	return nil
 }
 
 // Strategies names the consensus-critical derivations by id.
@@ -295,12 +354,17 @@ func (p *Params) Validate() error {
 	if err := p.LR.validate(); err != nil {
 		return bad("%v", err)
 	}
+	if err := p.InnerOptimizer.validate(); err != nil {
+		return bad("%v", err)
+	}
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{{"slice_fraction", p.SliceFraction}, {"lr.base", p.LR.Base}, {"lr.min", p.LR.Min}, {"clip_norm", p.ClipNorm},
 		{"aggregator.clip_factor", p.Aggregator.ClipFactor}, {"aggregator.trim", p.Aggregator.Trim},
-		{"checks.max_norm_factor", p.Checks.MaxNormFactor}, {"checks.min_norm_factor", p.Checks.MinNormFactor}} {
+		{"checks.max_norm_factor", p.Checks.MaxNormFactor}, {"checks.min_norm_factor", p.Checks.MinNormFactor},
+		{"inner_optimizer.beta1", p.InnerOptimizer.Beta1}, {"inner_optimizer.beta2", p.InnerOptimizer.Beta2},
+		{"inner_optimizer.eps", p.InnerOptimizer.Eps}, {"inner_optimizer.weight_decay", p.InnerOptimizer.WeightDecay}} {
 		if math.Signbit(f.v) {
 			return bad("%s is negative (−0 included: it has other bits than 0)", f.name)
 		}
@@ -412,6 +476,11 @@ func (p *Params) Digest() Hash {
 	h.f64(p.ClipNorm)
 	h.str(p.LRScale)
 	h.u32(p.InnerSteps)
+	h.str(p.InnerOptimizer.Kind)
+	h.f64(p.InnerOptimizer.Beta1)
+	h.f64(p.InnerOptimizer.Beta2)
+	h.f64(p.InnerOptimizer.Eps)
+	h.f64(p.InnerOptimizer.WeightDecay)
 	m := p.Model
 	h.str(m.Arch)
 	for _, v := range []uint32{m.Vocab, m.Context, m.Embed, m.Hidden, m.Layers, m.Heads} {
@@ -455,6 +524,7 @@ func DefaultParams(netuid uint16) Params {
 		ClipNorm:           1,
 		LRScale:            LRScaleNone,
 		InnerSteps:         1,
+		InnerOptimizer:     SGD(),
 		Aggregator:         AggregatorParams{ClipFactor: 2, Trim: 0.2, MedianBelow: 5},
 		Checks:             CheckParams{MaxNormFactor: 1.01, MinNormFactor: 0},
 		CheckpointInterval: 50,

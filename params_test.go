@@ -30,6 +30,9 @@ func testParams() Params {
 func TestParamsValidate(t *testing.T) {
 	p := testParams()
 	require.NoError(t, p.Validate())
+	adamw := testParams()
+	adamw.InnerOptimizer = AdamW()
+	require.NoError(t, adamw.Validate())
 
 	cases := []struct {
 		name   string
@@ -56,6 +59,16 @@ func TestParamsValidate(t *testing.T) {
 		{"lr scale empty", func(p *Params) { p.LRScale = "" }, `lr_scale "" unknown`},
 		{"inner steps zero", func(p *Params) { p.InnerSteps = 0 }, "inner_steps 0 not in [1, pages_per_window 4]"},
 		{"inner steps over pages", func(p *Params) { p.InnerSteps = 5 }, "inner_steps 5 not in [1, pages_per_window 4]"},
+		{"inner optimizer unknown", func(p *Params) { p.InnerOptimizer.Kind = "adam" }, `inner_optimizer.kind "adam" unknown`},
+		{"inner optimizer empty", func(p *Params) { p.InnerOptimizer = InnerOptimizer{} }, `inner_optimizer.kind "" unknown`},
+		{"sgd with constants", func(p *Params) { p.InnerOptimizer.Beta1 = 0.9 }, `inner_optimizer "sgd" takes no constants`},
+		{"adamw beta1", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.Beta1 = 1 }, "inner_optimizer.beta1 1 not in [0, 1)"},
+		{"adamw beta2", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.Beta2 = -0.5 }, "inner_optimizer.beta2 -0.5 not in [0, 1)"},
+		{"adamw beta2 NaN", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.Beta2 = nan() }, "inner_optimizer.beta2 NaN"},
+		{"adamw eps", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.Eps = 0 }, "inner_optimizer.eps 0 not > 0"},
+		{"adamw weight decay", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.WeightDecay = -1 }, "inner_optimizer.weight_decay -1"},
+		{"adamw negative zero", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.WeightDecay = math.Copysign(0, -1) },
+			"inner_optimizer.weight_decay is negative"},
 		{"pages zero", func(p *Params) { p.PagesPerWindow = 0 }, "pages_per_window 0"},
 		{"pages many", func(p *Params) { p.PagesPerWindow = MaxPagesPerWindow + 1 }, "pages_per_window 65537"},
 		{"negative zero", func(p *Params) { p.Checks.MinNormFactor = math.Copysign(0, -1) }, "checks.min_norm_factor is negative"},
@@ -149,6 +162,9 @@ func TestParamsDigestSensitivity(t *testing.T) {
 	assert.True(t, visited["Params.FailoverDelay"], "failover_delay is in the digest")
 	assert.True(t, visited["Params.LRScale"], "lr_scale is in the digest")
 	assert.True(t, visited["Params.InnerSteps"], "inner_steps is in the digest")
+	for _, f := range []string{"Kind", "Beta1", "Beta2", "Eps", "WeightDecay"} {
+		assert.True(t, visited["Params.InnerOptimizer."+f], "inner_optimizer.%s is in the digest", f)
+	}
 }
 
 func check(t *testing.T, p *Params, d0 Hash, path string) {

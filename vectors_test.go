@@ -92,7 +92,10 @@ func TestVectorsParams(t *testing.T) {
 	b.SliceFraction, b.SliceRun = 0.013, 32
 	b.BlockTimeMS = 12500
 	b.LRScale, b.InnerSteps = LRScaleInverseFraction, 4
-	for _, p := range []Params{a, b} {
+	c := b
+	c.InnerOptimizer = AdamW()
+	c.LR.Base = 3e-4
+	for _, p := range []Params{a, b, c} {
 		var buf bytes.Buffer
 		require.NoError(t, WriteParams(&buf, &p))
 		out = append(out, vec{json.RawMessage(buf.Bytes()), p.Digest()})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -267,8 +268,10 @@ func (Lazy) Strategy(Env) bistro.MinerStrategy {
 	}
 }
 
-// Noise uploads random values of a plausible norm (half the bound) without
-// computing anything.
+// Noise uploads random values of a plausible norm without computing
+// anything: half the upper bound of one SGD step (step_lr · clip_norm), or
+// under adamw/v1, which has no upper bound, half the norm of a slice of one
+// step that moves every coordinate by step_lr (step_lr · √(f · parameters)).
 type Noise struct{}
 
 // Name is "noise".
@@ -281,7 +284,12 @@ func (Noise) Strategy(env Env) bistro.MinerStrategy {
 		TrainFunc: func(uint64) bool { return false },
 		SliceFunc: func(_ context.Context, f *bistro.File, idx bistro.Indices) error {
 			v := filled(idx, func(int, int) float32 { return float32(float64(r.Below(2001))/1000 - 1) })
-			scale := 0.5 * env.Params.StepLR(f.Window) * env.Params.ClipNorm / bistro.Norm(v)
+			p := env.Params
+			target := p.StepLR(f.Window) * p.ClipNorm
+			if p.InnerOptimizer.Kind == bistro.InnerAdamWV1 {
+				target = p.StepLR(f.Window) * math.Sqrt(p.SliceFraction*float64(p.Model.Parameters))
+			}
+			scale := 0.5 * target / bistro.Norm(v)
 			for _, t := range v {
 				for i := range t {
 					t[i] = float32(float64(t[i]) * scale)

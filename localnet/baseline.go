@@ -12,9 +12,10 @@ import (
 // θ₀ and with the same Trainer, that takes in every window the union of the
 // honest miners' pages and applies the full update at once — the same number
 // of optimizer steps (Params.InnerSteps per window, on the union split into
-// as many micro-batches), the same learning rate schedule (lr(w), not scaled
-// for a slice: LRScale does not apply to full updates) and clipping, no
-// slicing, no staleness.
+// as many micro-batches) with the same inner optimizer (Params.InnerOptimizer:
+// AdamW's moments reset every window there too), the same learning rate
+// schedule (lr(w), not scaled for a slice: LRScale does not apply to full
+// updates) and clipping, no slicing, no staleness.
 type BaselineReport struct {
 	// LossStart is the held-out loss of θ₀.
 	LossStart float64 `json:"loss_start"`

@@ -83,3 +83,60 @@ func TestInnerSteps(t *testing.T) {
 		assert.Empty(t, a.Dropped, "window %d", a.Window)
 	}
 }
+
+// TestInnerAdamW: under the adamw/v1 inner optimizer (SPEC.md §2.4) with H
+// = 2 the validators recompute the honest miners' updates bit for bit and
+// pass them, every honest participant holds the same bits and the loss
+// falls; with the original adversaries every honest miner still earns more
+// than every adversary and no adversary's slice is merged, though adamw/v1
+// has no upper norm bound (the poison's ±1e30 passes the cheap checks; it
+// never passes a recomputation, so the lead never accepts it).
+func TestInnerAdamW(t *testing.T) {
+	adamw := func(p *bistro.Params) {
+		p.InnerSteps, p.InnerOptimizer = 2, bistro.AdamW()
+		p.LR = bistro.Schedule{Kind: bistro.ConstantLR, Base: 0.005}
+	}
+	t.Run("honest", func(t *testing.T) {
+		o := smallOptions(t, 6)
+		o.Adversaries = nil
+		o.Params = adamw
+		rep := run(t, o)
+		assert.True(t, rep.DigestsAgree, "%v", rep.Disagreements)
+		assert.Less(t, rep.LossLast, rep.LossFirst, "held-out loss falls")
+		evaluated := 0
+		for _, m := range rep.Miners {
+			evaluated += m.Evaluations
+			if m.Evaluations > 0 {
+				assert.Positive(t, m.Score, "uid %d", m.UID)
+			}
+		}
+		assert.Positive(t, evaluated)
+		for _, a := range rep.Aggregates {
+			assert.Empty(t, a.Dropped, "window %d", a.Window)
+		}
+	})
+	t.Run("adversaries", func(t *testing.T) {
+		o := smallOptions(t, 24)
+		o.Params = adamw
+		rep := run(t, o)
+		assert.True(t, rep.DigestsAgree, "%v", rep.Disagreements)
+		minHonest, maxAdv := 1.0, 0.0
+		byRole := map[string]int{}
+		for _, m := range rep.Miners {
+			byRole[m.Role] = m.UID
+			if m.Role == "honest" {
+				assert.Positive(t, m.Score, "honest uid %d earns", m.UID)
+				minHonest = min(minHonest, m.Incentive)
+			} else {
+				maxAdv = max(maxAdv, m.Incentive)
+			}
+		}
+		assert.Greater(t, minHonest, maxAdv, "every honest miner's incentive exceeds every adversary's")
+		for _, a := range rep.Aggregates {
+			for _, role := range []string{"late", "poison", "lazy", "noise", "copy", "stale"} {
+				assert.NotContains(t, a.Merged, byRole[role], "window %d merged the %s slice", a.Window, role)
+			}
+		}
+		assert.Greater(t, rep.HonestShare, 0.8)
+	})
+}

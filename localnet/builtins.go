@@ -161,7 +161,7 @@ func PlausibleZero(p *bistro.Params, w uint64, idx bistro.Indices, r *bistro.Ran
 	for _, ix := range idx {
 		n += len(ix)
 	}
-	lo := p.Checks.MinNormFactor * p.StepLR(w) * p.ClipNorm * math.Sqrt(p.SliceFraction)
+	lo, _ := bistro.NormBounds(p, w)
 	if n == 0 || lo <= 0 {
 		return filled(idx, func(int, int) float32 { return 0 }), nil
 	}

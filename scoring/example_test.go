@@ -50,8 +50,8 @@ func ExampleScore() {
 	// Output:
 	// honest {"verdict":"pass","value":1,"rel_err":0,"reason":"rel err 0 <= tau 0.05"}
 	// honest {"verdict":"pass","value":1,"rel_err":0,"reason":"rel err 0 <= tau 0.05"}
-	// lazy   {"verdict":"fail","value":0,"rel_err":null,"reason":"bistro: slice norm out of bounds: 0 < 0.025"}
-	// noise  {"verdict":"slash","value":0,"rel_err":3.20756442400553,"reason":"rel err 3.21 > slash 0.1"}
+	// lazy   {"verdict":"fail","value":0,"rel_err":null,"reason":"bistro: slice norm out of bounds: 0 < 0.01612"}
+	// noise  {"verdict":"slash","value":0,"rel_err":1.1422126516662408,"reason":"rel err 1.14 > slash 0.1"}
 }
 
 // seedOf reads the seed an aggregate names.

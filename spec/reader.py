@@ -14,6 +14,7 @@ Written from SPEC.md and the vector files alone; section numbers (§) refer to S
 Where SPEC.md leaves a point open, the guess made here is marked "GUESS" in a comment.
 """
 
+import copy
 import hashlib
 import ipaddress
 import json
@@ -262,6 +263,9 @@ def _u(bits):
 
 LR_SCHEMA = {"kind": _STR, "base": _F64, "min": _F64, "warmup": _u(64), "total": _u(64)}
 
+INNER_OPTIMIZER_SCHEMA = {"kind": _STR, "beta1": _F64, "beta2": _F64, "eps": _F64, "weight_decay": _F64}
+INNER_OPTIMIZERS = {"sgd", "adamw/v1"}
+
 PARAMS_SCHEMA = {
     "protocol": _u(32),
     "netuid": _u(16),
@@ -283,6 +287,7 @@ PARAMS_SCHEMA = {
     "clip_norm": _F64,
     "lr_scale": _STR,
     "inner_steps": _u(32),
+    "inner_optimizer": INNER_OPTIMIZER_SCHEMA,
     "model": {
         "arch": _STR, "vocab": _u(32), "context": _u(32), "embed": _u(32),
         "hidden": _u(32), "layers": _u(32), "heads": _u(32), "parameters": _u(64),
@@ -375,6 +380,20 @@ def validate_lr(lr):
     # GUESS: for `constant`, min, warmup and total are unconstrained (SPEC.md names none).
 
 
+def validate_inner_optimizer(o):
+    """§2 (inner_optimizer), §2.4: sgd takes no constants; adamw/v1 needs 0 <= beta1, beta2 < 1,
+    eps > 0, weight_decay >= 0 (the reader of the JSON already refused -0 and non-finite values)."""
+    need = _need("inner_optimizer")
+    need(o["kind"] in INNER_OPTIMIZERS, f"unknown kind {o['kind']!r}")
+    if o["kind"] == "sgd":
+        need(all(o[k] == 0 for k in ("beta1", "beta2", "eps", "weight_decay")), "sgd with a non-zero constant")
+    else:
+        need(0 <= o["beta1"] < 1, "beta1 out of [0, 1)")
+        need(0 <= o["beta2"] < 1, "beta2 out of [0, 1)")
+        need(o["eps"] > 0, "eps <= 0")
+        need(o["weight_decay"] >= 0, "weight_decay < 0")
+
+
 def validate_params(p):
     """§2 table ranges, §2.2 schedule requirements, §2 strategy ids, §2.3 time budget."""
     need = _need("params")
@@ -398,6 +417,7 @@ def validate_params(p):
     need(any(p["genesis_digest"]), "genesis_digest is zero")
     need(p["lr_scale"] in LR_SCALES, f"unknown lr_scale {p['lr_scale']!r}")
     need(1 <= p["inner_steps"] <= p["pages_per_window"], "inner_steps not in [1, pages_per_window]")
+    validate_inner_optimizer(p["inner_optimizer"])
     ag, ch = p["aggregator"], p["checks"]
     need(ag["clip_factor"] >= 1, "aggregator.clip_factor < 1")
     need(0 <= ag["trim"] < 0.5, "aggregator.trim out of [0, 0.5)")
@@ -429,6 +449,7 @@ def _need(what):
 def params_digest(p):
     """§2.1, from validated params."""
     lr, m, ag, ch, st = p["lr"], p["model"], p["aggregator"], p["checks"], p["strategies"]
+    io = p["inner_optimizer"]
     fields = b"".join([
         u32(p["protocol"]), u16(p["netuid"]), u64(p["blocks_per_window"]), u64(p["first_window"]), u64(p["grace"]),
         u64(p["block_time_ms"]), u64(p["finality_lag"]), u64(p["upload_time_ms"]),
@@ -440,6 +461,7 @@ def params_digest(p):
         u64(lr["total"]),
         f64(p["clip_norm"]),
         enc_str(p["lr_scale"]), u32(p["inner_steps"]),
+        enc_str(io["kind"]), f64(io["beta1"]), f64(io["beta2"]), f64(io["eps"]), f64(io["weight_decay"]),
         enc_str(m["arch"]), u32(m["vocab"]), u32(m["context"]), u32(m["embed"]),
         u32(m["hidden"]), u32(m["layers"]), u32(m["heads"]), u64(m["parameters"]),
         enc_hash(p["genesis_digest"]),
@@ -1247,9 +1269,11 @@ def _mutated(base, *pairs):
         if value is _DELETE:
             del node[last]
         else:
-            node[last] = value
+            node[last] = copy.deepcopy(value)
     return obj
 
+
+ADAMW = {"kind": "adamw/v1", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01}
 
 # mutations of a valid Params object (vector 0) that must be rejected; each is one
 # (path, value) or a list of them
@@ -1267,6 +1291,16 @@ PARAMS_NEGATIVE = [
     ("lr_scale", "inverse"), ("lr_scale", ""), ("lr_scale", _DELETE), ("lr_scale", 1),
     ("inner_steps", 0), ("inner_steps", 5), ("inner_steps", -1), ("inner_steps", 1.0),
     ("inner_steps", _DELETE), [("inner_steps", 2), ("pages_per_window", 1)],
+    ("inner_optimizer", _DELETE), ("inner_optimizer.kind", "adamw"), ("inner_optimizer.kind", "adam/v1"),
+    ("inner_optimizer.kind", "SGD"), ("inner_optimizer.beta1", 0.9), ("inner_optimizer.eps", 1e-8),
+    ("inner_optimizer.beta2", -0.0), ("inner_optimizer.weight_decay", _DELETE), ("inner_optimizer.extra", 0),
+    [("inner_optimizer", ADAMW), ("inner_optimizer.beta1", 1)],
+    [("inner_optimizer", ADAMW), ("inner_optimizer.beta2", 1.5)],
+    [("inner_optimizer", ADAMW), ("inner_optimizer.beta1", -0.1)],
+    [("inner_optimizer", ADAMW), ("inner_optimizer.eps", 0)],
+    [("inner_optimizer", ADAMW), ("inner_optimizer.weight_decay", -0.01)],
+    [("inner_optimizer", ADAMW), ("inner_optimizer.weight_decay", -0.0)],
+    [("inner_optimizer", ADAMW), ("inner_optimizer.eps", "1e-8")],
     [("block_time_ms", _DELETE), ("block_time", "12s")],
     [("protocol", _DELETE), ("Protocol", 1)], [("lr.base", _DELETE), ("lr.Base", 0.5)],
     ("pages_per_window", 0), [("pages_per_window", 65537), ("dataset_pages", 1 << 20)],
@@ -1296,6 +1330,8 @@ PARAMS_POSITIVE = [
     [("failover_delay", 5), ("merge_time_ms", 60000)], [("failover_delay", 1), ("merge_time_ms", 12000)],
     ("model.arch", "a" * 64), ("model.arch", "\u00e9" * 32),
     ("lr_scale", "inverse-fraction/v1"), ("inner_steps", 4), ("inner_steps", 2),
+    ("inner_optimizer", ADAMW), [("inner_optimizer", ADAMW), ("inner_optimizer.beta1", 0)],
+    [("inner_optimizer", ADAMW), ("inner_optimizer.beta2", 0), ("inner_optimizer.weight_decay", 0)],
     [("lr.kind", "constant"), ("lr.base", 1e-300)],
 ]
 
@@ -1397,6 +1433,88 @@ def check_inner(vectors):
         need(mb[0][0] == 0 and mb[-1][1] == v["pages"], "micro-batches do not cover the pages")
         need(all(a[1] == b[0] for a, b in zip(mb, mb[1:])), "micro-batches not contiguous")
         need(all(lo < hi for lo, hi in mb), "an empty micro-batch")
+    return len(vectors)
+
+
+def quad_update(theta, target, lr, clip):
+    """The small model of adamw.json: loss 1/2 |theta - c|^2, so g = theta - c in binary64,
+    then the trainers' rule of §12: |g|^2 summed in order, coef = -lr, or -lr * (clip / |g|)
+    when |g| > clip, Delta_i = f32(coef * g_i)."""
+    g = [float(x) - float(c) for x, c in zip(theta, target, strict=True)]
+    sq = 0.0
+    for x in g:
+        sq += x * x
+    coef = -lr
+    if math.sqrt(sq) > clip:
+        coef = -lr * (clip / math.sqrt(sq))
+    return [to_f32(coef * x) for x in g]
+
+
+def adamw_step(o, t, lr, theta, m, v, g):
+    """§2.4, step t (1, 2, ...) of adamw/v1 in place: binary64 operations, each correctly rounded
+    (Python's + - * / and math.sqrt are), m and v stored rounded to float32."""
+    b1, b2, eps, wd = o["beta1"], o["beta2"], o["eps"], o["weight_decay"]
+    c1, c2 = 1.0 - b1, 1.0 - b2
+    p1 = p2 = 1.0
+    for _ in range(t):
+        p1, p2 = p1 * b1, p2 * b2
+    bc1, bc2 = 1.0 - p1, 1.0 - p2
+    for i, gi in enumerate(g):
+        m[i] = to_f32(b1 * m[i] + c1 * gi)
+        v[i] = to_f32(b2 * v[i] + c2 * (gi * gi))
+        u = (m[i] / bc1) / (math.sqrt(v[i] / bc2) + eps)
+        x = theta[i]
+        theta[i] = to_f32(x - lr * (u + wd * x))
+
+
+def check_adamw(vectors):
+    for i, v in enumerate(vectors):
+        lr = _typed(LR_SCHEMA, v["lr"], "lr")
+        validate_lr(lr)
+        o = _typed(INNER_OPTIMIZER_SCHEMA, v["inner_optimizer"], "inner_optimizer")
+        validate_inner_optimizer(o)
+        need = _need(f"vector {i}")
+        need(o["kind"] == "adamw/v1", "not adamw/v1")
+        need(1 <= v["inner_steps"] <= v["pages"], "inner_steps not in [1, pages]")
+        f, h, clip = float(v["slice_fraction"]), v["inner_steps"], float(v["clip_norm"])
+        slr = step_lr(lr, f, v["lr_scale"], v["window"])
+        expect_f64(i, "step_lr", [slr], [float(v["step_lr"])])
+        # §10.1 under adamw/v1: b = step_lr * sqrt(parameters), no upper bound
+        b = slr * math.sqrt(float(v["parameters"]))
+        expect_f64(i, "min_norm", [float(v["checks"]["min_norm_factor"]) * b * math.sqrt(f)], [float(v["min_norm"])])
+        expect(i, "max_norm", None, v["max_norm"])
+        flat = lambda ts: [to_f32(x) for t in ts for x in t]
+        theta0, target = flat(v["theta0"]), flat(v["target"])
+        need(len(theta0) == v["parameters"], "parameters != the model's length")
+        theta, m, s = list(theta0), [0.0] * len(theta0), [0.0] * len(theta0)
+        t = 0
+        for k in range(h):
+            lo, hi = micro_batch(v["pages"], h, k)
+            if lo == hi:
+                continue
+            t += 1
+            st = v["steps"][t - 1]
+            expect_f32(i, f"theta of step {t}", theta, flat(st["theta"]))
+            g = [-x for x in quad_update(theta, target, 1.0, clip)]  # the trainer's update at lr 1, negated
+            expect_f32(i, f"gradient of step {t}", g, flat(st["grad"]))
+            adamw_step(o, t, slr, theta, m, s, g)
+        expect(i, "steps", t, len(v["steps"]))
+        expect_f32(i, "delta", [to_f32(a - b) for a, b in zip(theta, theta0)], flat(v["delta"]))
+    # the check is real: twice eps (it decides the coordinate whose v underflows), or wd = 0,
+    # changes some bit of Delta in vector 1
+    v = vectors[1]
+    o = _typed(INNER_OPTIMIZER_SCHEMA, v["inner_optimizer"], "inner_optimizer")
+    for what, o2 in [("eps", dict(o, eps=2 * o["eps"])), ("weight_decay", dict(o, weight_decay=0.0))]:
+        theta = [to_f32(x) for t in v["theta0"] for x in t]
+        target = [to_f32(x) for t in v["target"] for x in t]
+        m, s2 = [0.0] * len(theta), [0.0] * len(theta)
+        for t in range(1, v["inner_steps"] + 1):
+            g = [-x for x in quad_update(theta, target, 1.0, float(v["clip_norm"]))]
+            adamw_step(o2, t, float(v["step_lr"]), theta, m, s2, g)
+        theta0 = [to_f32(x) for t in v["theta0"] for x in t]
+        got = [_bits32(to_f32(a - b)) for a, b in zip(theta, theta0)]
+        if got == [_bits32(x) for t in v["delta"] for x in t]:
+            raise Mismatch(f"self-check: Delta unchanged with another {what}")
     return len(vectors)
 
 
@@ -2102,6 +2220,7 @@ CHECKS = {
     "params.json": check_params,
     "schedule.json": check_schedule,
     "inner.json": check_inner,
+    "adamw.json": check_adamw,
     "windows.json": check_windows,
     "pages.json": check_pages,
     "slices.json": check_slices,

@@ -86,23 +86,27 @@ func TestTrainUpdateInner(t *testing.T) {
 }
 
 // BenchmarkTrainUpdateInner measures a validator's recompute of one miner's
-// update (SPEC.md §2.4): H steps over the same pages cost about one step
-// over all of them, plus H−1 passes over θ.
+// update (SPEC.md §2.4), under sgd and adamw/v1: H steps over the same pages
+// cost about one step over all of them, plus H−1 passes over θ (sgd) or H
+// passes over θ, m and v (adamw/v1).
 func BenchmarkTrainUpdateInner(b *testing.B) {
 	cfg, err := train.NewMLPConfig(256, 8, 16, 64)
 	require.NoError(b, err)
 	m, err := train.InitMLP(cfg, seed)
 	require.NoError(b, err)
 	pages := opticsPages(b, 256, 3, 4)
-	for _, h := range []uint32{1, 2, 4} {
-		b.Run(fmt.Sprintf("mlp/H=%d", h), func(b *testing.B) {
-			p := innerParams(cfg, h, bistro.LRScaleInverseFraction)
-			tr := &train.MLP{Workers: 1}
-			for b.Loop() {
-				if _, err := bistro.TrainUpdate(context.Background(), p, tr, m, pages, 0); err != nil {
-					b.Fatal(err)
+	for _, opt := range []bistro.InnerOptimizer{bistro.SGD(), bistro.AdamW()} {
+		for _, h := range []uint32{1, 2, 4} {
+			b.Run(fmt.Sprintf("mlp/%s/H=%d", opt.Kind, h), func(b *testing.B) {
+				p := innerParams(cfg, h, bistro.LRScaleInverseFraction)
+				p.InnerOptimizer = opt
+				tr := &train.MLP{Workers: 1}
+				for b.Loop() {
+					if _, err := bistro.TrainUpdate(context.Background(), p, tr, m, pages, 0); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -104,9 +104,10 @@ func TestGenesisPresets(t *testing.T) {
 				assert.EqualValues(t, 2, p.Grace)
 				// The recommended GPT Params.
 				assert.Equal(t, 0.25, p.SliceFraction)
-				assert.Equal(t, 0.05, p.LR.Base)
+				assert.Equal(t, 0.00025, p.LR.Base)
 				assert.Equal(t, bistro.LRScaleInverseFraction, p.LRScale)
 				assert.EqualValues(t, 2, p.InnerSteps)
+				assert.Equal(t, bistro.AdamW(), p.InnerOptimizer)
 				ds, err := data.OpenOptics(data.OpticsOptions{PageLength: 129, HeldOut: 16})
 				require.NoError(t, err)
 				assert.Equal(t, ds.Digest(), p.DatasetDigest, "the offline text as bytes")

@@ -5,7 +5,7 @@
 //	go run ./examples/localnet                          # the defaults
 //	go run ./examples/localnet -adversaries lazy=2,churn=1 -windows 40 -out ./run
 //	go run ./examples/localnet -json > report.json      # one JSON object on stdout
-//	go run ./examples/localnet -baseline                # efficiency against data-parallel SGD
+//	go run ./examples/localnet -baseline                # efficiency against data-parallel training
 package main
 
 import (
@@ -50,6 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	lr := fs.Float64("lr", 0, "Params lr.base, constant schedule (0: the network's default)")
 	lrScale := fs.String("lr-scale", "", "Params lr_scale: none or inverse-fraction/v1 (empty: the network's default)")
 	inner := fs.Uint("inner-steps", 0, "Params inner_steps H (0: the network's default)")
+	innerOpt := fs.String("inner-optimizer", "", `Params inner_optimizer: "sgd" or "adamw" (adamw/v1 with β1 0.9, β2 0.999, ε 1e-8; empty: the network's default)`)
+	weightDecay := fs.Float64("weight-decay", -1, "Params inner_optimizer.weight_decay under adamw (negative: 0.01)")
+	pagesPerWindow := fs.Uint("pages", 0, "Params pages_per_window, pages per miner per window (0: the network's default)")
 	chaos := fs.String("chaos", "", "a named fault scenario ("+strings.Join(localnet.Scenarios(), ", ")+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -62,7 +65,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	opts.Ledger = *ledger
 	opts.Baseline = *withBaseline
-	if *fraction != 0 || *lr != 0 || *lrScale != "" || *inner != 0 {
+	switch *innerOpt {
+	case "", "sgd", "adamw":
+	default:
+		fmt.Fprintf(stderr, "localnet: -inner-optimizer %q: want sgd or adamw\n", *innerOpt)
+		return 2
+	}
+	if *fraction != 0 || *lr != 0 || *lrScale != "" || *inner != 0 || *innerOpt != "" || *pagesPerWindow != 0 {
 		opts.Params = func(p *bistro.Params) {
 			if *fraction != 0 {
 				p.SliceFraction = *fraction
@@ -75,6 +84,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			if *inner != 0 {
 				p.InnerSteps = uint32(*inner)
+			}
+			if *pagesPerWindow != 0 {
+				p.PagesPerWindow = uint32(*pagesPerWindow)
+			}
+			switch *innerOpt {
+			case "sgd":
+				p.InnerOptimizer = bistro.SGD()
+			case "adamw":
+				p.InnerOptimizer = bistro.AdamW()
+				if *weightDecay >= 0 {
+					p.InnerOptimizer.WeightDecay = *weightDecay
+				}
 			}
 		}
 	}
