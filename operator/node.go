@@ -51,10 +51,6 @@ type Node struct {
 
 	win     bistro.Window
 	heldOut [][]int32
-	trainer bistro.Trainer
-	// pending is the validator's hash commitment of weights not yet
-	// revealed (commit-reveal subnets).
-	reveal *revealer
 }
 
 // NewLogger returns the node's logger: text or json on w, at info, debug
@@ -184,6 +180,7 @@ func Setup(ctx context.Context, role Role, f *Flags, log *slog.Logger) (*Node, e
 			me, netuid, netuid, f.WalletName, f.WalletHotkey)
 	}
 	log.Info("chain", "endpoint", ep, "head", head.Number, "finalized", head.Finalized, "uid", n.UID, "neurons", len(neurons))
+	var chain bistro.Chain = c
 	if role == Validator {
 		path, err := c.WeightsPath(ctx, netuid, me)
 		switch {
@@ -194,7 +191,7 @@ func Setup(ctx context.Context, role Role, f *Flags, log *slog.Logger) (*Node, e
 			c.Close()
 			return nil, configErr("netuid %d weights: %v", netuid, err)
 		case path == scale.HashCommitReveal:
-			n.reveal = &revealer{c: c, log: log}
+			chain = CommitRevealChain(c, c, log)
 			log.Info("weights through hash commit-reveal (the subnet's commit_reveal_weights_enabled is on)")
 		}
 	}
@@ -229,18 +226,14 @@ func Setup(ctx context.Context, role Role, f *Flags, log *slog.Logger) (*Node, e
 	}
 
 	m := n.Metrics
-	n.trainer = observedTrainer{Trainer: tr, m: m}
 	n.Config = bistro.Config{
 		Params: p, Signer: signer,
-		Chain:    observedChain{Chain: c, m: m, window: n.win.Of},
+		Chain:    observedChain{Chain: chain, m: m, window: n.win.Of},
 		Buckets:  observedBuckets{Buckets: &s3.Buckets{AllowPrivate: f.AllowPrivate, Options: s3.Options{Logger: log.With("part", "s3")}}, m: m},
 		Bucket:   observedStore{Storage: st, m: m, read: "read"},
 		Announce: announce,
-		Trainer:  n.trainer, Dataset: ds, Genesis: genesis,
+		Trainer:  observedTrainer{Trainer: tr, m: m}, Dataset: ds, Genesis: genesis,
 		Logger: log,
-	}
-	if n.reveal != nil {
-		n.Config.Chain = observedChain{Chain: revealingChain{Chain: c, r: n.reveal}, m: m, window: n.win.Of}
 	}
 	m.counterFunc("rpc_reconnects_total", "connections to the chain dialled again after a loss", func() float64 { return float64(c.Reconnects()) })
 	return n, nil
@@ -335,7 +328,8 @@ func OpenBucket(ctx context.Context, spec string) (bistro.Storage, bistro.Commit
 	return st, cm, nil
 }
 
-// stateFile is where a node keeps its ledger.
+// stateDir creates the node's state folder (--state) and returns its
+// absolute path.
 func (n *Node) stateDir() (string, error) {
 	d := n.Flags.StateDir()
 	if err := os.MkdirAll(d, 0o700); err != nil {

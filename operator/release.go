@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bistro-go/bistro"
+	"github.com/bistro-go/bistro/scoring"
 	"github.com/bistro-go/bistro/storage/dir"
 	"github.com/bistro-go/bistro/train/data"
 )
@@ -154,9 +155,13 @@ func loadFromStore(ctx context.Context, st bistro.Storage, key, where string) (*
 		_, err := st.Stat(ctx, manifest)
 		switch {
 		case err == nil:
-			return checkDataset(data.OpenManifest(ctx, st, manifest, p.DatasetDigest, data.ShardOptions{}))(&p)
+			ds, err := data.OpenManifest(ctx, st, manifest, p.DatasetDigest, data.ShardOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return ds, scoring.CheckDataset(&p, ds)
 		case errors.Is(err, bistro.ErrNotFound):
-			return openOptics(&p)
+			return openOptics(ctx, &p)
 		default:
 			return nil, fmt.Errorf("the dataset manifest beside --params: %w", err)
 		}
@@ -187,7 +192,7 @@ func loadHTTPRelease(ctx context.Context, loc string) (*Release, error) {
 	r := &Release{Params: &p, Raw: raw, Where: u.Redacted()}
 	r.genesis = func(ctx context.Context, max int64) ([]byte, error) { return get(ReleaseGenesis, max) }
 	r.open = func(ctx context.Context) (bistro.Dataset, error) {
-		ds, err := openOptics(&p)
+		ds, err := openOptics(ctx, &p)
 		if err != nil {
 			return nil, fmt.Errorf("%w (a release served over https carries no dataset here: publish it to S3 with bistro publish)", err)
 		}
@@ -226,28 +231,12 @@ func httpGet(ctx context.Context, u string, max int64) ([]byte, error) {
 
 // openOptics opens the offline Opticks corpus as the Params cut it, when it
 // is the dataset they pin.
-func openOptics(p *bistro.Params) (bistro.Dataset, error) {
-	all, err := data.OpenOptics(data.OpticsOptions{PageLength: int(p.PageLength)})
+func openOptics(ctx context.Context, p *bistro.Params) (bistro.Dataset, error) {
+	ds, err := scoring.OpenDataset(ctx, p, "optics", "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the Params pin dataset %s, which is not beside --params nor the offline corpus: %w", p.DatasetDigest, err)
 	}
-	if p.DatasetPages > all.Pages() {
-		return nil, fmt.Errorf("the Params pin dataset %s (%d pages), which is not beside --params and is not the offline corpus", p.DatasetDigest, p.DatasetPages)
-	}
-	return checkDataset(data.OpenOptics(data.OpticsOptions{PageLength: int(p.PageLength), HeldOut: int(all.Pages() - p.DatasetPages)}))(p)
-}
-
-func checkDataset[D bistro.Dataset](ds D, err error) func(p *bistro.Params) (bistro.Dataset, error) {
-	return func(p *bistro.Params) (bistro.Dataset, error) {
-		if err != nil {
-			return nil, err
-		}
-		if ds.Digest() != p.DatasetDigest || ds.Pages() < p.DatasetPages || ds.PageLength() != int(p.PageLength) {
-			return nil, fmt.Errorf("the dataset (digest %s, %d pages of %d) is not the one the Params pin (%s, %d pages of %d)",
-				ds.Digest(), ds.Pages(), ds.PageLength(), p.DatasetDigest, p.DatasetPages, p.PageLength)
-		}
-		return ds, nil
-	}
+	return ds, nil
 }
 
 // redact drops a URL's user part and query (where keys could hide).

@@ -153,7 +153,7 @@ func (n *Node) advanced(ctx context.Context, w uint64, d bistro.Hash, m bistro.M
 		attrs = append(attrs, "behind", current-w)
 	}
 	if len(n.heldOut) > 0 && current <= w+1 {
-		if loss, err := n.trainer.Loss(ctx, m, n.heldOut); err == nil {
+		if loss, err := n.Config.Trainer.Loss(ctx, m, n.heldOut); err == nil {
 			n.Metrics.HeldOut.Set(loss)
 			attrs = append(attrs, "heldout_loss", fmt.Sprintf("%.4f", loss))
 		}

@@ -525,9 +525,18 @@ func OpenDataset(ctx context.Context, p *bistro.Params, spec, key string) (bistr
 	if err != nil {
 		return nil, err
 	}
-	if ds.Digest() != p.DatasetDigest || ds.Pages() < p.DatasetPages || ds.PageLength() != int(p.PageLength) {
-		return nil, fmt.Errorf("the dataset (digest %s, %d pages of %d) is not the one the Params pin (%s, %d pages of %d)",
-			ds.Digest(), ds.Pages(), ds.PageLength(), p.DatasetDigest, p.DatasetPages, p.PageLength)
+	if err := CheckDataset(p, ds); err != nil {
+		return nil, err
 	}
 	return ds, nil
+}
+
+// CheckDataset reports whether ds is the dataset p pins: its digest, at
+// least p.DatasetPages training pages, p.PageLength tokens a page.
+func CheckDataset(p *bistro.Params, ds bistro.Dataset) error {
+	if ds.Digest() != p.DatasetDigest || ds.Pages() < p.DatasetPages || ds.PageLength() != int(p.PageLength) {
+		return fmt.Errorf("the dataset (digest %s, %d pages of %d) is not the one the Params pin (%s, %d pages of %d)",
+			ds.Digest(), ds.Pages(), ds.PageLength(), p.DatasetDigest, p.DatasetPages, p.PageLength)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"syscall"
@@ -18,7 +19,6 @@ import (
 	_ "github.com/bistro-go/bistro/storage/s3"
 	"github.com/bistro-go/bistro/subtensor"
 	"github.com/bistro-go/bistro/subtensor/client"
-	"github.com/bistro-go/bistro/subtensor/scale"
 	"github.com/bistro-go/bistro/subtensor/wallet"
 	"github.com/bistro-go/bistro/train"
 )
@@ -257,42 +257,14 @@ func waitHead(t *testing.T, c *client.Client, n bistro.Block, limit time.Duratio
 	}
 }
 
-// weightsRow reads Weights(netuid, uid) at the best block: the uids the
-// validator weights.
+// weightsRow reads the uids validator uid weights, ascending.
 func weightsRow(t *testing.T, c *client.Client, netuid uint16, uid bistro.UID) []bistro.UID {
 	t.Helper()
-	ctx := t.Context()
-	md, err := c.Metadata(ctx, bistro.Hash{})
+	w, err := c.Weights(t.Context(), netuid, uid)
 	require.NoError(t, err)
-	k, err := md.StorageKey(scale.PalletSubtensor, "Weights", netuid, uint16(uid))
-	require.NoError(t, err)
-	b, err := c.Storage(ctx, k, bistro.Hash{})
-	require.NoError(t, err)
-	v, err := md.DecodeStorage(scale.PalletSubtensor, "Weights", b)
-	require.NoError(t, err)
-	var out []bistro.UID
-	for _, e := range v.([]scale.Value) {
-		pair := tuple(t, e)
-		out = append(out, bistro.UID(pair[0].(uint16)))
-	}
+	out := slices.Collect(maps.Keys(w))
+	slices.Sort(out)
 	return out
-}
-
-// tuple returns the fields of a decoded (u16, u16).
-func tuple(t *testing.T, v scale.Value) []scale.Value {
-	t.Helper()
-	switch x := v.(type) {
-	case []scale.Value:
-		return x
-	case scale.Composite:
-		out := make([]scale.Value, len(x))
-		for i, f := range x {
-			out[i] = f.Value
-		}
-		return out
-	}
-	t.Fatalf("weights entry is %T", v)
-	return nil
 }
 
 // TestCommitmentRateLimit shows the runtime's own commitment rate limit,

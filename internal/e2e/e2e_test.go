@@ -7,7 +7,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -29,7 +28,6 @@ import (
 	"github.com/bistro-go/bistro/internal/devnet"
 	_ "github.com/bistro-go/bistro/storage/s3"
 	"github.com/bistro-go/bistro/subtensor/client"
-	"github.com/bistro-go/bistro/subtensor/scale"
 	"github.com/bistro-go/bistro/subtensor/wallet"
 )
 
@@ -194,38 +192,6 @@ func build(t *testing.T, dir string) {
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "go build %s: %s", pkg, out)
 	}
-}
-
-// weightsOf reads validator uid's weights row from the runtime's storage
-// (SubtensorModule.Weights): target uid → u16 weight.
-func weightsOf(t *testing.T, ctx context.Context, c *client.Client, netuid uint16, uid bistro.UID) map[bistro.UID]uint16 {
-	t.Helper()
-	md, err := c.Metadata(ctx, bistro.Hash{})
-	require.NoError(t, err)
-	k, err := md.StorageKey(scale.PalletSubtensor, "Weights", netuid, uint16(uid))
-	require.NoError(t, err)
-	b, err := c.Storage(ctx, k, bistro.Hash{})
-	require.NoError(t, err)
-	out := map[bistro.UID]uint16{}
-	if b == nil {
-		return out
-	}
-	v, err := md.DecodeStorage(scale.PalletSubtensor, "Weights", b)
-	require.NoError(t, err)
-	for _, e := range v.([]scale.Value) {
-		var pair []scale.Value
-		switch x := e.(type) {
-		case []scale.Value:
-			pair = x
-		case scale.Composite:
-			for _, f := range x {
-				pair = append(pair, f.Value)
-			}
-		}
-		require.Len(t, pair, 2)
-		out[bistro.UID(pair[0].(uint16))] = pair[1].(uint16)
-	}
-	return out
 }
 
 var digestRE = regexp.MustCompile(`^[0-9a-f]{8}$`)
@@ -426,7 +392,9 @@ func TestEndToEnd(t *testing.T) {
 		sum := map[bistro.UID]int{}
 		for _, vn := range []string{"validator1", "validator2"} {
 			vp, _ := d.Participant(vn)
-			rows[vn] = weightsOf(t, ctx, c, d.NetUID, vp.UID)
+			w, err := c.Weights(ctx, d.NetUID, vp.UID)
+			require.NoError(t, err)
+			rows[vn] = w
 			for u, w := range rows[vn] {
 				sum[u] += int(w)
 			}

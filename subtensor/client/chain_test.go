@@ -590,22 +590,7 @@ func testCommitReveal(t *testing.T, h *chainHarness) {
 	ctx := t.Context()
 	c := h.c
 	v := h.validators[1]
-	// Hash commit-reveal on, with short epochs so that the reveal epoch
-	// comes soon.
-	s := clienttest.NewSeeder(h.md)
-	s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", true, uint16(harnessNetuid))
-	s.Set(scale.PalletSubtensor, "Tempo", uint16(tempo), uint16(harnessNetuid))
-	require.NoError(t, s.Err())
-	require.NoError(t, h.ch.NewBlocks(ctx, 1))
-	require.NoError(t, h.ch.SetStorage(ctx, s.KV()))
-	defer func() {
-		s := clienttest.NewSeeder(h.md)
-		s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", false, uint16(harnessNetuid))
-		s.Set(scale.PalletSubtensor, "Tempo", uint16(100), uint16(harnessNetuid))
-		_ = h.ch.NewBlocks(context.Background(), 1)
-		_ = h.ch.SetStorage(context.Background(), s.KV())
-	}()
-	require.NoError(t, h.Advance(ctx, harnessRateLimit))
+	commitRevealOn(t, h, tempo)
 
 	head, err := c.Head(ctx)
 	require.NoError(t, err)
@@ -657,11 +642,7 @@ func testCommitReveal(t *testing.T, h *chainHarness) {
 			vuid = uint16(n.UID)
 		}
 	}
-	k, err := h.md.StorageKey(scale.PalletSubtensor, "Weights", uint16(harnessNetuid), vuid)
-	require.NoError(t, err)
-	b, err := c.Storage(ctx, k, bistro.Hash{})
-	require.NoError(t, err)
-	row, err := h.md.DecodeStorage(scale.PalletSubtensor, "Weights", b)
+	row, err := c.Weights(ctx, harnessNetuid, bistro.UID(vuid))
 	require.NoError(t, err)
 	assert.Len(t, row, len(ns), "a weight on every uid")
 }
@@ -676,20 +657,7 @@ func testOperatorCommitReveal(t *testing.T, h *chainHarness) {
 	ctx := t.Context()
 	c := h.c
 	v := h.validators[0]
-	s := clienttest.NewSeeder(h.md)
-	s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", true, uint16(harnessNetuid))
-	s.Set(scale.PalletSubtensor, "Tempo", uint16(tempo), uint16(harnessNetuid))
-	require.NoError(t, s.Err())
-	require.NoError(t, h.ch.NewBlocks(ctx, 1))
-	require.NoError(t, h.ch.SetStorage(ctx, s.KV()))
-	defer func() {
-		s := clienttest.NewSeeder(h.md)
-		s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", false, uint16(harnessNetuid))
-		s.Set(scale.PalletSubtensor, "Tempo", uint16(100), uint16(harnessNetuid))
-		_ = h.ch.NewBlocks(context.Background(), 1)
-		_ = h.ch.SetStorage(context.Background(), s.KV())
-	}()
-	require.NoError(t, h.Advance(ctx, harnessRateLimit))
+	commitRevealOn(t, h, tempo)
 	path, err := c.WeightsPath(ctx, harnessNetuid, v.Hotkey())
 	require.NoError(t, err)
 	require.Equal(t, scale.HashCommitReveal, path)
@@ -718,31 +686,6 @@ func testOperatorCommitReveal(t *testing.T, h *chainHarness) {
 	err = ch.SetWeights(ctx, v, harnessNetuid, uids, second, harnessVersionKey)
 	require.ErrorIs(t, err, bistro.ErrRateLimited, "before the reveal period: retried later")
 
-	row := func() map[uint16]uint16 {
-		k, err := h.md.StorageKey(scale.PalletSubtensor, "Weights", uint16(harnessNetuid), vuid)
-		require.NoError(t, err)
-		b, err := c.Storage(ctx, k, bistro.Hash{})
-		require.NoError(t, err)
-		out := map[uint16]uint16{}
-		if b == nil {
-			return out
-		}
-		v, err := h.md.DecodeStorage(scale.PalletSubtensor, "Weights", b)
-		require.NoError(t, err)
-		for _, e := range v.([]scale.Value) {
-			var pair []scale.Value
-			switch x := e.(type) {
-			case []scale.Value:
-				pair = x
-			case scale.Composite:
-				for _, f := range x {
-					pair = append(pair, f.Value)
-				}
-			}
-			out[pair[0].(uint16)] = pair[1].(uint16)
-		}
-		return out
-	}
 	// Into the reveal period: the next call reveals the first weights.
 	for i := 0; i < 3*(tempo+1); i++ {
 		require.NoError(t, h.Advance(ctx, 1))
@@ -752,10 +695,33 @@ func testOperatorCommitReveal(t *testing.T, h *chainHarness) {
 		}
 	}
 	require.NoError(t, err, "reveal and commit again")
-	got := row()
+	got, err := c.Weights(ctx, harnessNetuid, bistro.UID(vuid))
+	require.NoError(t, err)
 	require.NotEmpty(t, got, "revealed weights on chain")
 	// The chain normalizes the row (max upscaled): compare the order.
 	for i := 1; i < len(uids); i++ {
-		assert.Less(t, got[uint16(uids[i-1])], got[uint16(uids[i])], "the first weights, revealed (%v)", got)
+		assert.Less(t, got[uids[i-1]], got[uids[i]], "the first weights, revealed (%v)", got)
 	}
+}
+
+// commitRevealOn turns hash commit-reveal on for the harness's subnet with
+// epochs of tempo blocks, so that a reveal period comes soon, until the
+// test ends.
+func commitRevealOn(t *testing.T, h *chainHarness, tempo uint16) {
+	t.Helper()
+	ctx := t.Context()
+	s := clienttest.NewSeeder(h.md)
+	s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", true, uint16(harnessNetuid))
+	s.Set(scale.PalletSubtensor, "Tempo", tempo, uint16(harnessNetuid))
+	require.NoError(t, s.Err())
+	require.NoError(t, h.ch.NewBlocks(ctx, 1))
+	require.NoError(t, h.ch.SetStorage(ctx, s.KV()))
+	t.Cleanup(func() {
+		s := clienttest.NewSeeder(h.md)
+		s.Set(scale.PalletSubtensor, "CommitRevealWeightsEnabled", false, uint16(harnessNetuid))
+		s.Set(scale.PalletSubtensor, "Tempo", uint16(100), uint16(harnessNetuid))
+		_ = h.ch.NewBlocks(context.Background(), 1)
+		_ = h.ch.SetStorage(context.Background(), s.KV())
+	})
+	require.NoError(t, h.Advance(ctx, harnessRateLimit))
 }

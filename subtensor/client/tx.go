@@ -358,3 +358,58 @@ func (c *Client) RevealWindow(ctx context.Context, wc *WeightsCommit) (first, la
 	}
 	return 0, 0, fmt.Errorf("%w: no commitment %x of %s on netuid %d", ErrReveal, wc.Hash, wc.Hotkey, wc.Netuid)
 }
+
+// Weights returns the weights validator uid has on netuid at the best
+// block (SubtensorModule.Weights), as the chain stores them: target uid →
+// u16 weight, normalized by the chain. A uid that set none has an empty
+// map.
+func (c *Client) Weights(ctx context.Context, netuid uint16, uid bistro.UID) (map[bistro.UID]uint16, error) {
+	md, err := c.Metadata(ctx, bistro.Hash{})
+	if err != nil {
+		return nil, err
+	}
+	key, err := md.StorageKey(scale.PalletSubtensor, "Weights", netuid, uint16(uid))
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.Storage(ctx, key, bistro.Hash{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[bistro.UID]uint16{}
+	if b == nil {
+		return out, nil
+	}
+	v, err := md.DecodeStorage(scale.PalletSubtensor, "Weights", b)
+	if err != nil {
+		return nil, err
+	}
+	list, ok := listOf(v)
+	if !ok {
+		return nil, decodeErr("Weights: %T", v)
+	}
+	for i, e := range list {
+		var pair []scale.Value
+		switch x := e.(type) {
+		case []scale.Value:
+			pair = x
+		case scale.Composite:
+			for _, f := range x {
+				pair = append(pair, f.Value)
+			}
+		}
+		var to, w uint64
+		ok := len(pair) == 2
+		if ok {
+			to, ok = uintOf(pair[0])
+		}
+		if ok {
+			w, ok = uintOf(pair[1])
+		}
+		if !ok || to > 0xffff || w > 0xffff {
+			return nil, decodeErr("Weights entry %d: %v", i, e)
+		}
+		out[bistro.UID(to)] = uint16(w)
+	}
+	return out, nil
+}
