@@ -728,11 +728,35 @@ func parseMeta(m map[string]string, maxManifest int) (*File, error) {
 	return f, nil
 }
 
+// firstNonFinite returns the index of the first NaN or Inf in v, or −1. It
+// tests 8 values per step, a pair per 64-bit word (a value is not finite
+// exactly when its exponent bits are all set): after XOR with the exponent
+// mask such a value's exponent field is zero, which the borrow of a
+// subtraction detects without a branch per value.
 func firstNonFinite(v []float32) int {
-	for i, x := range v {
-		if b := math.Float32bits(x); b&0x7f800000 == 0x7f800000 {
+	const exp = 0x7f800000_7f800000
+	i := 0
+	if n := len(v) &^ 7; n > 0 {
+		w := unsafe.Slice((*uint64)(unsafe.Pointer(&v[0])), n/2)
+		for k := 0; k < len(w); k += 4 {
+			if bad(w[k]&exp^exp)|bad(w[k+1]&exp^exp)|bad(w[k+2]&exp^exp)|bad(w[k+3]&exp^exp) != 0 {
+				i = 2 * k
+				break
+			}
+			i = 2 * (k + 4)
+		}
+	}
+	for ; i < len(v); i++ {
+		if b := math.Float32bits(v[i]); b&0x7f800000 == 0x7f800000 {
 			return i
 		}
 	}
 	return -1
+}
+
+// bad is non-zero when a 32-bit half of x (holding only exponent bits, as
+// firstNonFinite passes it) is zero: the subtraction borrows into that
+// half's top bit, which no exponent bit occupies.
+func bad(x uint64) uint64 {
+	return (x - 0x00000001_00000001) & 0x80000000_80000000 &^ x
 }

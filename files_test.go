@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -303,4 +304,33 @@ func TestDecodeDigests(t *testing.T) {
 	b[len(b)-1] ^= 1
 	_, _, _, err = DecodeDigests(b, e)
 	assert.ErrorIs(t, err, ErrBadSignature)
+}
+
+// TestFirstNonFinite puts a NaN, +Inf or −Inf at every position of vectors
+// of every length up to 40 (the word-wise scan and its scalar tail) among
+// values whose exponents come close to the mask: subnormals, the largest
+// finite float, negative zero.
+func TestFirstNonFinite(t *testing.T) {
+	finite := []float32{0, float32(math.Copysign(0, -1)), math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1.5, -2}
+	for n := 0; n <= 40; n++ {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = finite[i%len(finite)]
+		}
+		if got := firstNonFinite(v); got != -1 {
+			t.Fatalf("len %d, all finite: got %d", n, got)
+		}
+		for at := 0; at < n; at++ {
+			for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+				w := slices.Clone(v)
+				w[at] = bad
+				if at+3 < n {
+					w[at+3] = bad // a later one must not win
+				}
+				if got := firstNonFinite(w); got != at {
+					t.Fatalf("len %d, %v at %d: got %d", n, bad, at, got)
+				}
+			}
+		}
+	}
 }
