@@ -393,6 +393,12 @@ func MergeSlices(agg Aggregator, indices Indices, contributions []Contribution) 
 		ss[i] = Streamed{UID: c.UID, Hotkey: c.Hotkey, Payload: c.Payload, Delta: DeltaHash(c.Values), Norm: Norm(c.Values),
 			Values: c.Values}
 	}
+	return mergeHeld(agg, indices, ss)
+}
+
+// mergeHeld is MergeStream collecting the merged tensors: MergeSlices for
+// callers that already hold each contribution's Delta and Norm.
+func mergeHeld(agg Aggregator, indices Indices, ss []Streamed) ([][]float32, []ManifestEntry, []UID, error) {
 	out := make([][]float32, len(indices))
 	manifest, dropped, err := MergeStream(agg, indices, ss, func(t int, merged []float32) error {
 		out[t] = slices.Clone(merged)
@@ -600,7 +606,11 @@ var ErrNormBound = errors.New("bistro: slice norm out of bounds")
 // step_lr·clip_norm each) and, when min_norm_factor > 0,
 // ‖slice‖ ≥ min_norm_factor·step_lr(w)·clip_norm·√f.
 func CheckNorm(p *Params, w uint64, values [][]float32) error {
-	n := Norm(values)
+	return checkNormOf(p, w, Norm(values))
+}
+
+// checkNormOf is CheckNorm given the norm.
+func checkNormOf(p *Params, w uint64, n float64) error {
 	lo, hi := NormBounds(p, w)
 	if n > hi {
 		return fmt.Errorf("%w: %.4g > %.4g", ErrNormBound, n, hi)

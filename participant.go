@@ -352,15 +352,22 @@ func (c *core) fetchRaw(ctx context.Context, owner peer, key string, max int64) 
 // absent; an *errBadFile that its bytes were refused; anything else is a
 // transport error.
 func (c *core) fetch(ctx context.Context, owner peer, key string, e *Expect) (*File, []byte, error) {
+	f, _, _, b, err := c.fetchDigests(ctx, owner, key, e)
+	return f, b, err
+}
+
+// fetchDigests is fetch that also returns the file's payload hash and its
+// values' digest (DecodeDigests).
+func (c *core) fetchDigests(ctx context.Context, owner peer, key string, e *Expect) (*File, Hash, Hash, []byte, error) {
 	b, err := c.fetchRaw(ctx, owner, key, e.MaxFileBytes())
 	if err != nil {
-		return nil, nil, err
+		return nil, Hash{}, Hash{}, nil, err
 	}
-	f, err := Decode(b, e)
+	f, payload, values, err := DecodeDigests(b, e)
 	if err != nil {
-		return nil, b, &errBadFile{fmt.Errorf("%s: %w", key, err)}
+		return nil, Hash{}, Hash{}, b, &errBadFile{fmt.Errorf("%s: %w", key, err)}
 	}
-	return f, b, nil
+	return f, payload, values, b, nil
 }
 
 // expect returns the expectations for a file of window w.

@@ -143,6 +143,11 @@ type slot struct {
 	file  *File
 	raw   []byte
 	sum   Hash // the payload hash once decoded
+	// values (ValuesDigest of the tensors) and norm are kept from the
+	// decode, so that copy detection and the merges never hash or sum the
+	// slice again.
+	values Hash
+	norm   float64
 	err   error
 	tries int  // transport failures so far
 	done  bool // file or err is final
@@ -556,13 +561,13 @@ func (v *Validator) decodeSlices(ws *windowWork) {
 		}
 		e := v.expect(KindSlice, ws.w, ws.idx)
 		e.Seed, e.Base, e.Hotkey = &ws.seed, &ws.state, &s.peer.Hotkey
-		f, sum, _, err := DecodeDigests(s.raw, e)
+		f, sum, values, err := DecodeDigests(s.raw, e)
 		if err != nil {
 			s.err = err
 			continue
 		}
-		s.sum = sum
-		if s.err = CheckNorm(v.p, ws.w, f.Tensors); s.err == nil {
+		s.sum, s.values, s.norm = sum, values, Norm(f.Tensors)
+		if s.err = checkNormOf(v.p, ws.w, s.norm); s.err == nil {
 			s.file = f
 		}
 	}
@@ -653,8 +658,7 @@ func (v *Validator) score(ctx context.Context, ws *windowWork) error {
 		groups := map[Hash][]*slot{}
 		for i := range ws.slots {
 			if s := &ws.slots[i]; s.file != nil {
-				h := DeltaHash(s.file.Tensors)
-				groups[h] = append(groups[h], s)
+				groups[s.values] = append(groups[s.values], s)
 			}
 		}
 		budget := 2 * max(v.opt.SampleSize, 1)
@@ -736,23 +740,23 @@ func inclusion(s Sampler, candidates []UID, evaluated func(UID) bool, n int) map
 // the evidence published. Only bytes in hand that contradict the aggregate
 // return ErrAggregateMismatch; a copy that cannot be read is retried.
 func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l peer) error {
-	cs := make([]Contribution, 0, len(agg.Manifest))
+	cs := make([]Streamed, 0, len(agg.Manifest))
 	for _, e := range agg.Manifest {
 		s := prev.find(e.UID)
 		if s != nil && s.file != nil && s.sum == e.Payload && s.peer.Hotkey == e.Hotkey {
-			cs = append(cs, Contribution{UID: e.UID, Hotkey: e.Hotkey, Payload: e.Payload, Values: s.file.Tensors})
+			cs = append(cs, Streamed{UID: e.UID, Hotkey: e.Hotkey, Payload: e.Payload, Delta: s.values, Norm: s.norm,
+				Values: s.file.Tensors})
 			continue
 		}
 		x := v.expect(KindSlice, prev.w, prev.idx)
 		x.Seed, x.Base, x.Hotkey = &prev.seed, &prev.state, &e.Hotkey
-		f, _, err := v.fetch(ctx, l, UsedKey(v.p.NetUID, prev.w, e.Hotkey), x)
+		f, sum, values, _, err := v.fetchDigests(ctx, l, UsedKey(v.p.NetUID, prev.w, e.Hotkey), x)
 		switch {
 		case badFile(err):
 			return fmt.Errorf("%w: uid %d: the lead's copy of the slice: %w", ErrAggregateMismatch, e.UID, err)
 		case err != nil:
 			return fmt.Errorf("the lead's copy of uid %d's slice of window %d: %w", e.UID, prev.w, err)
 		}
-		sum := f.PayloadHash(v.model.Layout())
 		if sum != e.Payload {
 			return fmt.Errorf("%w: uid %d: the lead's copy is not the slice its manifest names", ErrAggregateMismatch, e.UID)
 		}
@@ -761,9 +765,10 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l p
 				v.equivocated(prev.w, s.peer.UID, s.peer.Hotkey, s.raw)
 			}
 		}
-		cs = append(cs, Contribution{UID: e.UID, Hotkey: e.Hotkey, Payload: sum, Values: f.Tensors})
+		cs = append(cs, Streamed{UID: e.UID, Hotkey: e.Hotkey, Payload: sum, Delta: values, Norm: Norm(f.Tensors),
+			Values: f.Tensors})
 	}
-	merged, manifest, _, err := MergeSlices(v.agg, prev.idx, cs)
+	merged, manifest, _, err := mergeHeld(v.agg, prev.idx, cs)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrAggregateMismatch, err)
 	}
@@ -894,16 +899,17 @@ func (v *Validator) putConfirmed(ctx context.Context, key string, b []byte) erro
 // signs the aggregate and, when due, the checkpoint of base(w+1).
 func (v *Validator) build(ctx context.Context, ww *windowWork, turn int) (*publication, error) {
 	rank := turn
-	var cs []Contribution
+	var cs []Streamed
 	raw := map[UID][]byte{}
 	for _, s := range ww.slots {
 		if s.file == nil || v.liars[s.peer.Hotkey] || ww.dupFail[s.peer.UID] || !v.opt.Ledger.Eligible(s.peer.UID) {
 			continue
 		}
-		cs = append(cs, Contribution{UID: s.peer.UID, Hotkey: s.peer.Hotkey, Payload: s.sum, Values: s.file.Tensors})
+		cs = append(cs, Streamed{UID: s.peer.UID, Hotkey: s.peer.Hotkey, Payload: s.sum, Delta: s.values, Norm: s.norm,
+			Values: s.file.Tensors})
 		raw[s.peer.UID] = s.raw
 	}
-	merged, manifest, dropped, err := MergeSlices(v.agg, ww.idx, cs)
+	merged, manifest, dropped, err := mergeHeld(v.agg, ww.idx, cs)
 	if err != nil {
 		return nil, err
 	}
