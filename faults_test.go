@@ -183,11 +183,17 @@ func newTestnet(t *testing.T) *testnet {
 
 // newValidator (re)creates validator name, with agg as its merge when set.
 func (n *testnet) newValidator(name string, agg bistro.Aggregator) *bistro.Validator {
-	v, err := bistro.NewValidator(n.confs[name], bistro.ValidatorOptions{SampleSize: 2, Aggregator: agg,
-		Sampler: bistro.NewSeededSampler(sha256.Sum256([]byte(name)))})
+	o := testValidatorOptions(name)
+	o.Aggregator = agg
+	v, err := bistro.NewValidator(n.confs[name], o)
 	require.NoError(n.t, err)
 	n.vals[name] = v
 	return v
+}
+
+// testValidatorOptions are the testnet's validators' options.
+func testValidatorOptions(name string) bistro.ValidatorOptions {
+	return bistro.ValidatorOptions{SampleSize: 2, Sampler: bistro.NewSeededSampler(sha256.Sum256([]byte(name)))}
 }
 
 // block returns the first block of the network's window i (0-based).

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,6 +44,12 @@ type ValidatorOptions struct {
 	SampleSize int
 	// StateDir, when set, holds the persisted ledger (ledger.json).
 	StateDir string
+	// SpoolDir, when set, holds the slices the validator fetched, a file
+	// each, instead of memory: it holds up to four windows of every miner's
+	// slice (at 256 miners × 52 MB slices, 13 GB a window). Its window
+	// directories are cleared at start and once the windows are done; a
+	// file that cannot be written is held in memory instead.
+	SpoolDir string
 	// Aggregator overrides the Params' aggregator when this validator leads
 	// (research on a local network only: the others will refuse its
 	// aggregates unless they use the same).
@@ -139,18 +146,45 @@ type windowWork struct {
 }
 
 type slot struct {
-	peer  peer
-	file  *File
-	raw   []byte
-	sum   Hash // the payload hash once decoded
+	peer peer
+	// file is the decoded slice without its values (nil until it passed
+	// the cheap checks); held has the bytes, read one tensor at a time.
+	file *File
+	held *heldSlice
+	sum  Hash // the payload hash once decoded
 	// values (ValuesDigest of the tensors) and norm are kept from the
 	// decode, so that copy detection and the merges never hash or sum the
 	// slice again.
 	values Hash
 	norm   float64
-	err   error
-	tries int  // transport failures so far
-	done  bool // file or err is final
+	err    error
+	tries  int  // transport failures so far
+	done   bool // file or err is final
+}
+
+// streamed offers s, decoded, to a merge: its values are read from the
+// held bytes one tensor at a time.
+func (s *slot) streamed() Streamed {
+	h := s.held
+	return Streamed{UID: s.peer.UID, Hotkey: s.peer.Hotkey, Payload: s.sum, Delta: s.values, Norm: s.norm,
+		Read: func(t int, dst []float32) error { return h.read(t, dst) }}
+}
+
+// sweepSpool deletes the spooled slices of windows whose work is done and
+// whose publication has no copy left to upload.
+func (v *Validator) sweepSpool() {
+	err := sweepSpool(v.opt.SpoolDir, func(w uint64) bool {
+		if v.work[w] != nil {
+			return true
+		}
+		pub := v.pubs[w]
+		return pub != nil && len(pub.copies) > 0 && !pub.put
+	})
+	if err != nil {
+		v.failed("spool sweep", err)
+	} else {
+		v.recovered("spool sweep")
+	}
 }
 
 func (ws *windowWork) find(uid UID) *slot {
@@ -166,7 +200,7 @@ func (ws *windowWork) find(uid UID) *slot {
 // once, uploaded until confirmed.
 type publication struct {
 	found    *found
-	copies   map[string][]byte // used-copy key → bytes still to upload
+	copies   map[string]*heldSlice // used-copy key → bytes still to upload
 	manifest []ManifestEntry
 	dropped  []UID
 	ckptKey  string
@@ -215,6 +249,15 @@ func NewValidator(cfg Config, opt ValidatorOptions) (*Validator, error) {
 	if agg == nil {
 		if agg, err = NewAggregator(cfg.Params); err != nil {
 			return nil, err
+		}
+	}
+	if opt.SpoolDir != "" {
+		// Slices spooled by an earlier run are not this run's.
+		if err := os.MkdirAll(opt.SpoolDir, 0o700); err != nil {
+			return nil, fmt.Errorf("bistro: validator: spool: %w", err)
+		}
+		if err := sweepSpool(opt.SpoolDir, func(uint64) bool { return false }); err != nil {
+			return nil, fmt.Errorf("bistro: validator: spool: %w", err)
 		}
 	}
 	return &Validator{core: c, opt: opt, agg: agg, work: map[uint64]*windowWork{},
@@ -344,6 +387,7 @@ func (v *Validator) process(ctx context.Context, w uint64) (bool, error) {
 		return false, err
 	}
 	delete(v.work, w-min(w, 3))
+	v.sweepSpool()
 	v.count(func(s *ValidatorStats) { s.Windows++ })
 	return true, nil
 }
@@ -518,6 +562,10 @@ func (v *Validator) publishDuties(ctx context.Context) {
 func (v *Validator) fetchSlices(ctx context.Context, ws *windowWork) bool {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(v.cfg.FetchConcurrency)
+	var (
+		spoolMu  sync.Mutex
+		spoolErr error // the first file the spool could not write (held in memory instead)
+	)
 	for i := range ws.slots {
 		s := &ws.slots[i]
 		if s.done {
@@ -528,7 +576,13 @@ func (v *Validator) fetchSlices(ctx context.Context, ws *windowWork) bool {
 			raw, err := v.fetchRaw(gctx, s.peer, SliceKey(v.p.NetUID, ws.w, s.peer.Hotkey), e.MaxFileBytes())
 			switch {
 			case err == nil:
-				s.raw, s.err, s.done = raw, nil, true
+				h, serr := holdSlice(v.opt.SpoolDir, ws.w, s.peer.UID, raw)
+				if serr != nil {
+					spoolMu.Lock()
+					spoolErr = cmpErr(spoolErr, serr)
+					spoolMu.Unlock()
+				}
+				s.held, s.err, s.done = h, nil, true
 			case errors.Is(err, ErrNotFound) || badFile(err):
 				s.err, s.done = err, true
 			default:
@@ -540,6 +594,11 @@ func (v *Validator) fetchSlices(ctx context.Context, ws *windowWork) bool {
 		})
 	}
 	_ = g.Wait()
+	if spoolErr != nil {
+		v.failed("spool", spoolErr)
+	} else {
+		v.recovered("spool")
+	}
 	all := true
 	for i := range ws.slots {
 		all = all && ws.slots[i].done
@@ -556,17 +615,28 @@ func (v *Validator) decodeSlices(ws *windowWork) {
 	ws.state = v.state
 	for i := range ws.slots {
 		s := &ws.slots[i]
-		if s.raw == nil {
+		if s.held == nil {
 			continue
 		}
-		e := v.expect(KindSlice, ws.w, ws.idx)
-		e.Seed, e.Base, e.Hotkey = &ws.seed, &ws.state, &s.peer.Hotkey
-		f, sum, values, err := DecodeDigests(s.raw, e)
+		s.file = nil
+		raw, err := s.held.bytes()
 		if err != nil {
 			s.err = err
 			continue
 		}
+		e := v.expect(KindSlice, ws.w, ws.idx)
+		e.Seed, e.Base, e.Hotkey = &ws.seed, &ws.state, &s.peer.Hotkey
+		f, sum, values, err := DecodeDigests(raw, e)
+		if err != nil {
+			s.err = err
+			continue
+		}
+		if s.held.offs, err = tensorOffsets(raw, e); err != nil {
+			s.err = err
+			continue
+		}
 		s.sum, s.values, s.norm = sum, values, Norm(f.Tensors)
+		f.Tensors = nil // read again from held when needed
 		if s.err = checkNormOf(v.p, ws.w, s.norm); s.err == nil {
 			s.file = f
 		}
@@ -614,7 +684,11 @@ func (v *Validator) score(ctx context.Context, ws *windowWork) error {
 			return Score{}, fmt.Errorf("recompute uid %d of window %d: %w", s.peer.UID, ws.w, err)
 		}
 		v.count(func(st *ValidatorStats) { st.Recomputed++ })
-		return v.opt.Scorer.Score(s.file.Tensors, ref), nil
+		values, err := s.held.tensors(ws.idx)
+		if err != nil {
+			return Score{}, fmt.Errorf("uid %d of window %d: %w", s.peer.UID, ws.w, err)
+		}
+		return v.opt.Scorer.Score(values, ref), nil
 	}
 
 	var candidates []UID
@@ -744,8 +818,7 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l p
 	for _, e := range agg.Manifest {
 		s := prev.find(e.UID)
 		if s != nil && s.file != nil && s.sum == e.Payload && s.peer.Hotkey == e.Hotkey {
-			cs = append(cs, Streamed{UID: e.UID, Hotkey: e.Hotkey, Payload: e.Payload, Delta: s.values, Norm: s.norm,
-				Values: s.file.Tensors})
+			cs = append(cs, s.streamed())
 			continue
 		}
 		x := v.expect(KindSlice, prev.w, prev.idx)
@@ -760,9 +833,13 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l p
 		if sum != e.Payload {
 			return fmt.Errorf("%w: uid %d: the lead's copy is not the slice its manifest names", ErrAggregateMismatch, e.UID)
 		}
-		if s != nil && s.raw != nil && s.peer.Hotkey == e.Hotkey {
-			if mine, err := Decode(s.raw, x); err == nil && mine.PayloadHash(v.model.Layout()) != sum {
-				v.equivocated(prev.w, s.peer.UID, s.peer.Hotkey, s.raw)
+		if s != nil && s.held != nil && s.peer.Hotkey == e.Hotkey {
+			b, err := s.held.bytes()
+			if err != nil {
+				return fmt.Errorf("own copy of uid %d's slice of window %d: %w", e.UID, prev.w, err)
+			}
+			if _, mine, _, err := DecodeDigests(b, x); err == nil && mine != sum {
+				v.equivocated(prev.w, s.peer.UID, s.peer.Hotkey, b)
 			}
 		}
 		cs = append(cs, Streamed{UID: e.UID, Hotkey: e.Hotkey, Payload: sum, Delta: values, Norm: Norm(f.Tensors),
@@ -836,7 +913,11 @@ func (v *Validator) publish(ctx context.Context, a uint64, turn int, seed Hash, 
 	}
 	pub.deadline, _ = v.p.RankDeadline(a, uint64(turn))
 	rank := turn
-	for key, b := range pub.copies {
+	for key, h := range pub.copies {
+		b, err := h.bytes()
+		if err != nil {
+			return nil, fmt.Errorf("publish the copy %s: %w", key, err)
+		}
 		if err := v.putConfirmed(ctx, key, b); err != nil {
 			return nil, fmt.Errorf("publish the copy %s: %w", key, err)
 		}
@@ -900,14 +981,14 @@ func (v *Validator) putConfirmed(ctx context.Context, key string, b []byte) erro
 func (v *Validator) build(ctx context.Context, ww *windowWork, turn int) (*publication, error) {
 	rank := turn
 	var cs []Streamed
-	raw := map[UID][]byte{}
-	for _, s := range ww.slots {
+	raw := map[UID]*heldSlice{}
+	for i := range ww.slots {
+		s := &ww.slots[i]
 		if s.file == nil || v.liars[s.peer.Hotkey] || ww.dupFail[s.peer.UID] || !v.opt.Ledger.Eligible(s.peer.UID) {
 			continue
 		}
-		cs = append(cs, Streamed{UID: s.peer.UID, Hotkey: s.peer.Hotkey, Payload: s.sum, Delta: s.values, Norm: s.norm,
-			Values: s.file.Tensors})
-		raw[s.peer.UID] = s.raw
+		cs = append(cs, s.streamed())
+		raw[s.peer.UID] = s.held
 	}
 	merged, manifest, dropped, err := mergeHeld(v.agg, ww.idx, cs)
 	if err != nil {
@@ -916,7 +997,7 @@ func (v *Validator) build(ctx context.Context, ww *windowWork, turn int) (*publi
 	for _, u := range dropped {
 		v.log.Info("duplicate slice dropped", "window", ww.w, "uid", u)
 	}
-	pub := &publication{copies: map[string][]byte{}, manifest: manifest, dropped: dropped}
+	pub := &publication{copies: map[string]*heldSlice{}, manifest: manifest, dropped: dropped}
 	for _, e := range manifest {
 		pub.copies[UsedKey(v.p.NetUID, ww.w, e.Hotkey)] = raw[e.UID]
 	}
@@ -1018,9 +1099,11 @@ func (v *Validator) ownCopy(ctx context.Context, x uint64, hk Hotkey) (*File, []
 	}
 	if ww := v.work[x]; ww != nil {
 		for i := range ww.slots {
-			if s := &ww.slots[i]; s.peer.Hotkey == hk && s.raw != nil {
-				if f, err := Decode(s.raw, e); err == nil {
-					return f, s.raw
+			if s := &ww.slots[i]; s.peer.Hotkey == hk && s.held != nil {
+				if b, err := s.held.bytes(); err == nil {
+					if f, err := Decode(b, e); err == nil {
+						return f, b
+					}
 				}
 			}
 		}

@@ -65,6 +65,9 @@ type Flags struct {
 	// Validator only.
 	SampleSize int // --sample: miners recomputed per window
 	EvalPages  int // --eval.pages: held-out pages scored for the loss metric each window (0: none)
+	// SpoolMemory holds fetched slices in memory instead of in the state
+	// folder's spool/ (--spool.memory).
+	SpoolMemory bool
 }
 
 // Register defines the flags of role on fs, with their defaults.
@@ -88,6 +91,7 @@ func (f *Flags) Register(fs *flag.FlagSet, role Role) {
 	if role == Validator {
 		fs.IntVar(&f.SampleSize, "sample", 4, "miners recomputed per window")
 		fs.IntVar(&f.EvalPages, "eval.pages", 4, "held-out pages scored each window for the loss metric (0: none)")
+		fs.BoolVar(&f.SpoolMemory, "spool.memory", false, "hold the slices of the windows in progress in memory instead of\nfiles under --state/spool (miners × slice size × up to 4 windows)")
 	}
 }
 

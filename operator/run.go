@@ -205,6 +205,9 @@ func (n *Node) RunValidator(ctx context.Context, opts bistro.ValidatorOptions) e
 	if opts.StateDir == "" {
 		opts.StateDir = dir
 	}
+	if opts.SpoolDir == "" && !n.Flags.SpoolMemory {
+		opts.SpoolDir = filepath.Join(opts.StateDir, "spool")
+	}
 	if opts.SampleSize == 0 {
 		opts.SampleSize = n.Flags.SampleSize
 	}
@@ -269,7 +272,7 @@ func (n *Node) RunValidator(ctx context.Context, opts bistro.ValidatorOptions) e
 		return err
 	}
 	uids, _ := v.Ledger().Weights()
-	n.Log.Info("validating", "uid", n.UID, "state", opts.StateDir, "sample", opts.SampleSize, "ledger_miners", len(uids))
+	n.Log.Info("validating", "uid", n.UID, "state", opts.StateDir, "spool", opts.SpoolDir, "sample", opts.SampleSize, "ledger_miners", len(uids))
 	err = v.Run(ctx)
 	if s, ok := v.Ledger().(bistro.LedgerSaver); ok {
 		path := filepath.Join(opts.StateDir, "ledger.json")
