@@ -46,8 +46,12 @@ type Config struct {
 	// Clock times the work for the stats (SystemClock when nil); nothing
 	// the protocol decides depends on it.
 	Clock Clock
-	// FetchConcurrency bounds parallel fetches (default 8).
-	FetchConcurrency int
+	// FetchConcurrency is how many files are fetched in parallel at first
+	// (default 8). A validator then sizes it from the throughput it
+	// measures, up to MaxFetchConcurrency (default 64; set both equal for a
+	// fixed size) and FetchMemory / the largest slice file.
+	FetchConcurrency    int
+	MaxFetchConcurrency int
 	// OnAdvance, when set, is called on the participant's goroutine each
 	// time its replica reaches a new base: base(window) with state digest d.
 	// The model must not be kept or changed. Local networks use it to check
@@ -76,6 +80,8 @@ func (c *Config) Validate() error {
 		return errors.New("bistro: config: no Genesis model")
 	case c.FetchConcurrency < 0:
 		return fmt.Errorf("bistro: config: FetchConcurrency %d < 0", c.FetchConcurrency)
+	case c.MaxFetchConcurrency < 0:
+		return fmt.Errorf("bistro: config: MaxFetchConcurrency %d < 0", c.MaxFetchConcurrency)
 	}
 	return c.Params.Validate()
 }
@@ -144,6 +150,9 @@ func newCore(cfg Config) (*core, error) {
 	}
 	if cfg.FetchConcurrency == 0 {
 		cfg.FetchConcurrency = 8
+	}
+	if cfg.MaxFetchConcurrency == 0 {
+		cfg.MaxFetchConcurrency = max(64, cfg.FetchConcurrency)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}

@@ -78,6 +78,10 @@ type ValidatorStats struct {
 	Retries      int // duties that failed at one head and were retried
 	WeightsSet   int
 	State        State
+	// FetchConcurrency is the number of parallel slice fetches it uses now
+	// (sized from measured throughput, Config.FetchConcurrency): a
+	// measurement, left out of JSON as the times below.
+	FetchConcurrency int `json:"-"`
 	// FetchTime is the time spent fetching and checking slices, RecomputeTime
 	// the time spent recomputing and scoring the sample (Config.Clock). They
 	// are measurements, not results: JSON leaves them out.
@@ -121,6 +125,7 @@ type Validator struct {
 	evidenceNext, retired uint64
 	weights               bool // weights to set
 	save                  bool // ledger to save
+	fetches               *fetchTuner
 
 	statMu sync.Mutex
 	stats  ValidatorStats
@@ -260,9 +265,12 @@ func NewValidator(cfg Config, opt ValidatorOptions) (*Validator, error) {
 			return nil, fmt.Errorf("bistro: validator: spool: %w", err)
 		}
 	}
-	return &Validator{core: c, opt: opt, agg: agg, work: map[uint64]*windowWork{},
+	v := &Validator{core: c, opt: opt, agg: agg, work: map[uint64]*windowWork{},
 		located: map[uint64]*found{}, pubs: map[uint64]*publication{}, refused: map[uint64]bool{},
-		liars: map[Hotkey]bool{}, proofs: map[string][]byte{}}, nil
+		liars: map[Hotkey]bool{}, proofs: map[string][]byte{},
+		fetches: newFetchTuner(c.cfg.FetchConcurrency, c.cfg.MaxFetchConcurrency)}
+	v.stats.FetchConcurrency = v.fetches.limit
+	return v, nil
 }
 
 // Ledger returns the validator's ledger.
@@ -561,31 +569,39 @@ func (v *Validator) publishDuties(ctx context.Context) {
 // unreachable after SliceFetchAttempts heads.
 func (v *Validator) fetchSlices(ctx context.Context, ws *windowWork) bool {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(v.cfg.FetchConcurrency)
+	e := v.expect(KindSlice, ws.w, ws.idx)
+	limit := min(v.fetches.limit, max(1, int(FetchMemory/max(e.MaxFileBytes(), 1))))
+	g.SetLimit(limit)
 	var (
-		spoolMu  sync.Mutex
+		mu       sync.Mutex
 		spoolErr error // the first file the spool could not write (held in memory instead)
+		fetched  int
+		moved    int64
+		failed   int
 	)
+	t0 := v.cfg.Clock.Now()
 	for i := range ws.slots {
 		s := &ws.slots[i]
 		if s.done {
 			continue
 		}
 		g.Go(func() error {
-			e := v.expect(KindSlice, ws.w, ws.idx)
 			raw, err := v.fetchRaw(gctx, s.peer, SliceKey(v.p.NetUID, ws.w, s.peer.Hotkey), e.MaxFileBytes())
 			switch {
 			case err == nil:
 				h, serr := holdSlice(v.opt.SpoolDir, ws.w, s.peer.UID, raw)
-				if serr != nil {
-					spoolMu.Lock()
-					spoolErr = cmpErr(spoolErr, serr)
-					spoolMu.Unlock()
-				}
+				mu.Lock()
+				spoolErr = cmpErr(spoolErr, serr)
+				fetched++
+				moved += int64(len(raw))
+				mu.Unlock()
 				s.held, s.err, s.done = h, nil, true
 			case errors.Is(err, ErrNotFound) || badFile(err):
 				s.err, s.done = err, true
 			default:
+				mu.Lock()
+				failed++
+				mu.Unlock()
 				s.tries++
 				s.err = err
 				s.done = s.tries >= SliceFetchAttempts
@@ -594,6 +610,10 @@ func (v *Validator) fetchSlices(ctx context.Context, ws *windowWork) bool {
 		})
 	}
 	_ = g.Wait()
+	if ctx.Err() == nil {
+		v.fetches.observe(fetched, moved, v.cfg.Clock.Now().Sub(t0), failed)
+		v.count(func(s *ValidatorStats) { s.FetchConcurrency = v.fetches.limit })
+	}
 	if spoolErr != nil {
 		v.failed("spool", spoolErr)
 	} else {

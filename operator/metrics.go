@@ -104,6 +104,11 @@ func (m *Metrics) counterFunc(name, help string, fn func() float64) {
 	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bistro_" + name, Help: help}, fn))
 }
 
+// gaugeFunc registers a gauge read from fn.
+func (m *Metrics) gaugeFunc(name, help string, fn func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bistro_" + name, Help: help}, fn))
+}
+
 // head notes a head from the chain.
 func (m *Metrics) head(h bistro.Head, w uint64) {
 	m.Head.Set(float64(h.Number))

@@ -268,6 +268,8 @@ func (n *Node) RunValidator(ctx context.Context, opts bistro.ValidatorOptions) e
 	reg("heals_total", "re-syncs to the network's aggregate", stat(func(s bistro.ValidatorStats) int { return s.Healed }))
 	reg("retries_total", "duties retried at a later head", stat(func(s bistro.ValidatorStats) int { return s.Retries }))
 	reg("checkpoint_loads_total", "checkpoints loaded into the replica", func() float64 { return float64(v.CheckpointLoads()) })
+	n.Metrics.gaugeFunc("fetch_concurrency", "parallel slice fetches, sized from measured throughput",
+		stat(func(s bistro.ValidatorStats) int { return s.FetchConcurrency }))
 	if err := n.serve(ctx); err != nil {
 		return err
 	}
