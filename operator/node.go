@@ -51,6 +51,7 @@ type Node struct {
 
 	win     bistro.Window
 	heldOut [][]int32
+	eval    evaluator
 }
 
 // NewLogger returns the node's logger: text or json on w, at info, debug

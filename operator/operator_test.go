@@ -15,7 +15,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -359,4 +361,56 @@ func TestRegisteredDevice(t *testing.T) {
 		"--subtensor.chain_endpoint", "ws://127.0.0.1:1", "--device", "testdev")
 	assert.Equal(t, 2, code, out)
 	assert.Contains(t, out, "--device testdev: no such accelerator here")
+}
+
+// blockingLoss is a trainer whose Loss waits for release.
+type blockingLoss struct {
+	train.MLP
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b blockingLoss) Loss(ctx context.Context, m bistro.Model, pages [][]int32) (float64, error) {
+	b.started <- struct{}{}
+	<-b.release
+	return b.MLP.Loss(ctx, m, pages)
+}
+
+// TestHeldOutLossOffTheLoop: the held-out loss is computed on a copy of
+// the replica on another goroutine — evaluate returns while the loss is
+// still running, a newer base is skipped meanwhile, the copy is not changed
+// by what the loop does to the replica next, and the metric and the
+// "heldout" line follow.
+func TestHeldOutLossOffTheLoop(t *testing.T) {
+	cfg, err := train.NewMLPConfig(256, 4, 8, 16)
+	require.NoError(t, err)
+	m, err := train.InitMLP(cfg, sha256.Sum256([]byte("eval")))
+	require.NoError(t, err)
+	ds, err := data.OpenOptics(data.OpticsOptions{PageLength: 64, HeldOut: 2})
+	require.NoError(t, err)
+	pages, err := ds.HeldOut(context.Background())
+	require.NoError(t, err)
+	want, err := train.MLP{}.Loss(context.Background(), m, pages)
+	require.NoError(t, err)
+
+	var logs bytes.Buffer
+	tr := blockingLoss{started: make(chan struct{}, 1), release: make(chan struct{})}
+	n := &Node{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: NewMetrics(Validator),
+		Params: &bistro.Params{Model: cfg}, heldOut: pages}
+	n.Config.Trainer = tr
+	n.evaluate(context.Background(), 7, m)
+	<-tr.started // running, and evaluate has returned
+	// The loop moves on: the replica changes and a newer base comes.
+	flat := m.Flat()
+	for i := range flat {
+		flat[i] = 0
+	}
+	n.evaluate(context.Background(), 8, m)
+	close(tr.release)
+	require.Eventually(t, func() bool { return !n.eval.busy.Load() }, 10*time.Second, time.Millisecond)
+	var got dto.Metric
+	require.NoError(t, n.Metrics.HeldOut.Write(&got))
+	assert.Equal(t, want, got.GetGauge().GetValue(), "the loss of the copy of base(7)")
+	assert.Contains(t, logs.String(), `"msg":"heldout","window":7`)
+	assert.NotContains(t, logs.String(), `"window":8`, "base(8) came while base(7) was evaluated")
 }

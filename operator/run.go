@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -153,12 +154,72 @@ func (n *Node) advanced(ctx context.Context, w uint64, d bistro.Hash, m bistro.M
 		attrs = append(attrs, "behind", current-w)
 	}
 	if len(n.heldOut) > 0 && current <= w+1 {
-		if loss, err := n.Config.Trainer.Loss(ctx, m, n.heldOut); err == nil {
-			n.Metrics.HeldOut.Set(loss)
-			attrs = append(attrs, "heldout_loss", fmt.Sprintf("%.4f", loss))
-		}
+		n.evaluate(ctx, w, m)
 	}
 	n.Log.Info("window", append(attrs, line()...)...)
+}
+
+// evaluator scores the held-out pages on a copy of the replica, off the
+// loop's goroutine: the loss of a large model is seconds of compute that
+// must not hold up a window's duties.
+type evaluator struct {
+	busy atomic.Bool
+	copy bistro.Model // the replica's copy, reused
+	buf  []float32
+}
+
+// evaluate copies base(w) (on the loop's goroutine, which owns m) and
+// scores the held-out pages on the copy in the background; the "heldout"
+// log line and the loss metric follow when it is done. While one runs, a
+// newer base is not evaluated (the next one is).
+func (n *Node) evaluate(ctx context.Context, w uint64, m bistro.Model) {
+	e := &n.eval
+	if !e.busy.CompareAndSwap(false, true) {
+		n.Log.Debug("held-out loss skipped: the last one is still running", "window", w)
+		return
+	}
+	if err := e.snapshot(n.Config.Trainer, n.Params.Model, m); err != nil {
+		e.busy.Store(false)
+		n.Log.Warn("held-out loss: copy the replica", "window", w, "err", err)
+		return
+	}
+	go func() {
+		defer e.busy.Store(false)
+		loss, err := n.Config.Trainer.Loss(ctx, e.copy, n.heldOut)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.Log.Warn("held-out loss", "window", w, "err", err)
+			}
+			return
+		}
+		n.Metrics.HeldOut.Set(loss)
+		n.Log.Info("heldout", "window", w, "heldout_loss", fmt.Sprintf("%.4f", loss))
+	}()
+}
+
+// snapshot copies m into the evaluator's model, tensor by tensor.
+func (e *evaluator) snapshot(tr bistro.Trainer, cfg bistro.ModelConfig, m bistro.Model) error {
+	layout := m.Layout()
+	if e.copy == nil {
+		c, err := tr.NewModel(cfg)
+		if err != nil {
+			return err
+		}
+		e.copy = c
+	}
+	for t, spec := range layout {
+		if n := spec.Len(); cap(e.buf) < n {
+			e.buf = make([]float32, n)
+		}
+		buf := e.buf[:spec.Len()]
+		if err := m.Read(t, buf); err != nil {
+			return err
+		}
+		if err := e.copy.Write(t, buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RunMiner runs the miner loop until ctx ends; strategy nil is the honest

@@ -278,7 +278,7 @@ func TestEndToEnd(t *testing.T) {
 	// The held-out loss of the earliest window validator1 reports.
 	loss0, w0 := 0.0, uint64(0)
 	for _, l := range v1.lines(t) {
-		if s := l.str("heldout_loss"); l.str("msg") == "window" && s != "" {
+		if s := l.str("heldout_loss"); l.str("msg") == "heldout" && s != "" {
 			w, _ := l.num("window")
 			loss0, _ = strconv.ParseFloat(s, 64)
 			w0 = uint64(w)
