@@ -24,6 +24,10 @@ type heldSlice struct {
 	offs []int64 // where tensor t's data starts; set by the decode
 }
 
+// errSpool marks a failure of the validator's own spool: a local fault,
+// never evidence against a miner or a lead.
+var errSpool = errors.New("spool")
+
 // spoolSuffix names the spool's files; only such files, in directories named
 // by a window number, are ever deleted from a spool.
 const spoolSuffix = ".slice"
@@ -44,7 +48,7 @@ func holdSlice(dir string, w uint64, uid UID, b []byte) (*heldSlice, error) {
 	}
 	if err != nil {
 		_ = os.Remove(path)
-		return h, fmt.Errorf("spool: %w", err)
+		return h, fmt.Errorf("%w: %w", errSpool, err)
 	}
 	return &heldSlice{path: path, size: int64(len(b))}, nil
 }
@@ -68,22 +72,35 @@ func (h *heldSlice) bytes() ([]byte, error) {
 	}
 	b, err := os.ReadFile(h.path)
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, fmt.Errorf("%w: %w", errSpool, err)
 	}
 	if int64(len(b)) != h.size {
-		return nil, fmt.Errorf("spool: %s holds %d bytes, %d were kept", h.path, len(b), h.size)
+		return nil, fmt.Errorf("%w: %s holds %d bytes, %d were kept", errSpool, h.path, len(b), h.size)
 	}
 	return b, nil
+}
+
+// readable reports whether the bytes are still there (a spool file may be
+// deleted or cut under the validator).
+func (h *heldSlice) readable() bool {
+	if h == nil {
+		return false
+	}
+	if h.mem != nil {
+		return true
+	}
+	fi, err := os.Stat(h.path)
+	return err == nil && fi.Size() == h.size
 }
 
 // read fills dst with tensor t's values (len(dst) of them, as decoded).
 func (h *heldSlice) read(t int, dst []float32) error {
 	if t < 0 || t >= len(h.offs) {
-		return fmt.Errorf("spool: tensor %d of %d (not decoded)", t, len(h.offs))
+		return fmt.Errorf("%w: tensor %d of %d (not decoded)", errSpool, t, len(h.offs))
 	}
 	at, n := h.offs[t], int64(4*len(dst))
 	if at < 0 || at+n > h.size {
-		return fmt.Errorf("spool: tensor %d at %d+%d beyond %d bytes", t, at, n, h.size)
+		return fmt.Errorf("%w: tensor %d at %d+%d beyond %d bytes", errSpool, t, at, n, h.size)
 	}
 	out := f32Bytes(dst)
 	if h.mem != nil {
@@ -92,11 +109,11 @@ func (h *heldSlice) read(t int, dst []float32) error {
 	}
 	f, err := os.Open(h.path)
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return fmt.Errorf("%w: %w", errSpool, err)
 	}
 	defer f.Close()
 	if _, err := f.ReadAt(out, at); err != nil && !(errors.Is(err, io.EOF) && at+n == h.size) {
-		return fmt.Errorf("spool: %s: %w", h.path, err)
+		return fmt.Errorf("%w: %s: %w", errSpool, h.path, err)
 	}
 	return nil
 }

@@ -116,3 +116,38 @@ func spoolOptions(name, dir string) bistro.ValidatorOptions {
 	o.SpoolDir = dir
 	return o
 }
+
+// TestSpoolLostFiles: a validator whose spooled slices vanish between its
+// steps (an operator's clean-up, a disk swapped) still checks the lead's
+// aggregates — with the lead's copies instead of its own — refuses none,
+// and the network ends with the same bits.
+func TestSpoolLostFiles(t *testing.T) {
+	const windows = 6
+	ref := newTestnet(t)
+	ref.run(windows)
+
+	n := newTestnet(t)
+	dir := t.TempDir()
+	v, err := bistro.NewValidator(n.confs["V1"], spoolOptions("V1", dir))
+	require.NoError(t, err)
+	n.vals["V1"] = v
+	removed := 0
+	n.before = func(_ bistro.Block, who string) {
+		if who != "V1" {
+			return
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "*", "*.slice"))
+		for _, f := range files {
+			require.NoError(t, os.Remove(f))
+			removed++
+		}
+	}
+	n.run(windows)
+	n.agree(windows)
+	assert.Equal(t, ref.held, n.held, "digests with a spool that loses its files")
+	assert.Positive(t, removed)
+	st := v.Stats()
+	assert.Zero(t, st.Mismatches, "nothing refused for want of its own copy")
+	assert.Positive(t, st.Verified)
+	assert.Equal(t, ref.vals["V1"].Stats().Verified, st.Verified)
+}

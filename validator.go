@@ -167,6 +167,12 @@ type slot struct {
 	done   bool // file or err is final
 }
 
+// refetch forgets what s held (its spool lost it): the slice is fetched
+// and checked again.
+func (s *slot) refetch() {
+	s.held, s.file, s.err, s.done, s.tries = nil, nil, nil, false, 0
+}
+
 // streamed offers s, decoded, to a merge: its values are read from the
 // held bytes one tensor at a time.
 func (s *slot) streamed() Streamed {
@@ -380,7 +386,9 @@ func (v *Validator) process(ctx context.Context, w uint64) (bool, error) {
 		if err := v.locateNext(ctx); err != nil {
 			return false, err
 		}
-		v.decodeSlices(ww)
+		if err := v.decodeSlices(ww); err != nil {
+			return false, err
+		}
 		v.readEvidence(ctx, ww)
 		if err := v.score(ctx, ww); err != nil {
 			return false, err
@@ -631,8 +639,11 @@ func (v *Validator) fetchSlices(ctx context.Context, ws *windowWork) bool {
 
 // decodeSlices checks the slices fetched for window ws against the
 // replica's base, base(ws.w): signature, digests, shape, finite values, norm.
-func (v *Validator) decodeSlices(ws *windowWork) {
+// A slice its spool lost is fetched again (the error: at the next head);
+// that costs the miner nothing.
+func (v *Validator) decodeSlices(ws *windowWork) error {
 	ws.state = v.state
+	var lost error
 	for i := range ws.slots {
 		s := &ws.slots[i]
 		if s.held == nil {
@@ -641,7 +652,8 @@ func (v *Validator) decodeSlices(ws *windowWork) {
 		s.file = nil
 		raw, err := s.held.bytes()
 		if err != nil {
-			s.err = err
+			s.refetch()
+			lost = cmpErr(lost, err)
 			continue
 		}
 		e := v.expect(KindSlice, ws.w, ws.idx)
@@ -661,6 +673,10 @@ func (v *Validator) decodeSlices(ws *windowWork) {
 			s.file = f
 		}
 	}
+	if lost != nil {
+		return fmt.Errorf("window %d: %w", ws.w, lost)
+	}
+	return nil
 }
 
 // score judges window ws: every result is recorded in the Ledger exactly
@@ -706,6 +722,7 @@ func (v *Validator) score(ctx context.Context, ws *windowWork) error {
 		v.count(func(st *ValidatorStats) { st.Recomputed++ })
 		values, err := s.held.tensors(ws.idx)
 		if err != nil {
+			s.refetch() // the spool lost it: fetched and checked again
 			return Score{}, fmt.Errorf("uid %d of window %d: %w", s.peer.UID, ws.w, err)
 		}
 		return v.opt.Scorer.Score(values, ref), nil
@@ -837,7 +854,7 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l p
 	cs := make([]Streamed, 0, len(agg.Manifest))
 	for _, e := range agg.Manifest {
 		s := prev.find(e.UID)
-		if s != nil && s.file != nil && s.sum == e.Payload && s.peer.Hotkey == e.Hotkey {
+		if s != nil && s.file != nil && s.sum == e.Payload && s.peer.Hotkey == e.Hotkey && s.held.readable() {
 			cs = append(cs, s.streamed())
 			continue
 		}
@@ -854,18 +871,20 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l p
 			return fmt.Errorf("%w: uid %d: the lead's copy is not the slice its manifest names", ErrAggregateMismatch, e.UID)
 		}
 		if s != nil && s.held != nil && s.peer.Hotkey == e.Hotkey {
-			b, err := s.held.bytes()
-			if err != nil {
-				return fmt.Errorf("own copy of uid %d's slice of window %d: %w", e.UID, prev.w, err)
-			}
-			if _, mine, _, err := DecodeDigests(b, x); err == nil && mine != sum {
-				v.equivocated(prev.w, s.peer.UID, s.peer.Hotkey, b)
+			// (A copy the spool lost proves nothing: no comparison.)
+			if b, err := s.held.bytes(); err == nil {
+				if _, mine, _, err := DecodeDigests(b, x); err == nil && mine != sum {
+					v.equivocated(prev.w, s.peer.UID, s.peer.Hotkey, b)
+				}
 			}
 		}
 		cs = append(cs, Streamed{UID: e.UID, Hotkey: e.Hotkey, Payload: sum, Delta: values, Norm: Norm(f.Tensors),
 			Values: f.Tensors})
 	}
 	merged, manifest, _, err := mergeHeld(v.agg, prev.idx, cs)
+	if errors.Is(err, errSpool) {
+		return fmt.Errorf("check the aggregate of window %d: %w", prev.w, err) // retried
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrAggregateMismatch, err)
 	}
