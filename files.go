@@ -723,7 +723,9 @@ func parseMeta(m map[string]string, maxManifest int) (*File, error) {
 		allowed["theta"] = true
 		// The momentum hash is there exactly when the Params say so
 		// (CheckpointHasMomentum); Decode checks that.
-		_, allowed["momentum"] = m["momentum"]
+		if _, ok := m["momentum"]; ok {
+			allowed["momentum"] = true
+		}
 	default:
 		return nil, fmt.Errorf("%w: kind %q", ErrWrongKind, f.Kind)
 	}

@@ -257,4 +257,3 @@ func momentumLayout(layout Layout) Layout {
 	}
 	return out
 }
-
