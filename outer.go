@@ -136,7 +136,7 @@ func ApplyOuter(m Model, o *Outer, indices Indices, a [][]float32) error {
 		}
 		return nil
 	}
-	var u, old []float32
+	// Every shape and index checked before anything changes.
 	for t, idx := range indices {
 		if len(a[t]) != len(idx) {
 			return fmt.Errorf("%w: %d indices, %d values", ErrLayout, len(idx), len(a[t]))
@@ -150,6 +150,10 @@ func ApplyOuter(m Model, o *Outer, indices Indices, a [][]float32) error {
 				return fmt.Errorf("%w: index %d out of tensor %q of %d", ErrLayout, j, o.mom.Layout()[t].Name, len(mv))
 			}
 		}
+	}
+	var u, old []float32
+	for t, idx := range indices {
+		mv := o.mom.Tensor(t)
 		u = slices.Grow(u[:0], len(idx))[:len(idx)]
 		old = slices.Grow(old[:0], len(idx))[:len(idx)]
 		for i, j := range idx {
