@@ -156,7 +156,7 @@ func TestOuterCheckpointReplay(t *testing.T) {
 		th, err := ThetaHash(m)
 		require.NoError(t, err)
 		f := &File{Kind: KindCheckpoint, NetUID: p.NetUID, Window: p.FirstWindow + at, Params: p.Digest(), Base: state, Theta: th,
-			Tensors: [][]float32{slices.Clone(m.Tensor(0)), slices.Clone(m.Tensor(1))},
+			Tensors:  [][]float32{slices.Clone(m.Tensor(0)), slices.Clone(m.Tensor(1))},
 			Momentum: [][]float32{slices.Clone(o.Momentum().Tensor(0)), slices.Clone(o.Momentum().Tensor(1))}}
 		f.MomentumHash = MomentumHash(toyLayout, f.Momentum)
 		ck, err = Encode(f, toyLayout, key)
