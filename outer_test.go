@@ -1,6 +1,7 @@
 package bistro
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"slices"
@@ -197,18 +198,30 @@ func TestOuterCheckpointReplay(t *testing.T) {
 	sgd := *p
 	sgd.OuterOptimizer = OuterPlain()
 	_, err = Decode(ck, &Expect{Kind: KindCheckpoint, Params: &sgd, Window: p.FirstWindow + at, Layout: toyLayout})
-	assert.Error(t, err)
+	assert.ErrorIs(t, err, ErrWrongShape, "a momentum under sgd")
 	plain := &File{Kind: KindCheckpoint, NetUID: p.NetUID, Window: p.FirstWindow + at, Params: p.Digest(), Base: state,
 		Tensors: f.Tensors}
 	b, err := Encode(plain, toyLayout, key)
 	require.NoError(t, err)
 	_, err = Decode(b, e)
-	assert.Error(t, err, "a later checkpoint without the momentum")
+	assert.ErrorIs(t, err, ErrWrongShape, "a later checkpoint without the momentum")
 	plain.Window = p.FirstWindow
 	b, err = Encode(plain, toyLayout, key)
 	require.NoError(t, err)
 	_, err = Decode(b, &Expect{Kind: KindCheckpoint, Params: p, Window: p.FirstWindow, Layout: toyLayout})
 	assert.NoError(t, err, "the genesis checkpoint: momentum zero by definition")
+	// The momentum's metadata: a zero hash, or one without the tensors.
+	zero := *f
+	zero.MomentumHash = Hash{}
+	_, err = Encode(&zero, toyLayout, key)
+	assert.ErrorIs(t, err, ErrWrongShape, "a momentum without its hash")
+	slice := &File{Kind: KindSlice, NetUID: p.NetUID, Window: 1, Params: p.Digest(), Tensors: [][]float32{{1}, {2}},
+		Momentum: [][]float32{{1}, {2}}, MomentumHash: seedOf("m")}
+	_, err = Encode(slice, toyLayout, key)
+	assert.ErrorIs(t, err, ErrWrongShape, "a momentum on a slice")
+	zeroMeta := bytes.Replace(ck, []byte(f.MomentumHash.String()), []byte(Hash{}.String()), 1)
+	_, err = Decode(zeroMeta, e)
+	assert.ErrorIs(t, err, ErrMalformed, "a zero momentum hash in the metadata")
 	// A momentum changed after signing breaks the signature.
 	f.Momentum[1][0] += 1
 	bad := f.marshal(toyLayout)
