@@ -584,19 +584,6 @@ func NextState(prev, aggregatePayload, touched Hash) Hash {
 	return h.sum()
 }
 
-// ApplyAggregate adds an aggregate's tensors to m at indices.
-func ApplyAggregate(m Model, indices Indices, a *File) error {
-	if len(a.Tensors) != len(indices) {
-		return fmt.Errorf("%w: aggregate of %d tensors for %d", ErrWrongShape, len(a.Tensors), len(indices))
-	}
-	for t, idx := range indices {
-		if err := m.Apply(t, idx, a.Tensors[t]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // ErrNormBound is returned by CheckNorm for a slice outside the norm bounds.
 var ErrNormBound = errors.New("bistro: slice norm out of bounds")
 

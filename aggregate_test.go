@@ -145,7 +145,8 @@ func TestStateChain(t *testing.T) {
 	require.NoError(t, err)
 	idx := Indices{{1, 5}, {0}}
 	agg := &File{Tensors: [][]float32{{0.5, -0.25}, {1}}}
-	require.NoError(t, ApplyAggregate(m, idx, agg))
+	sgd := &Outer{opt: OuterPlain()}
+	require.NoError(t, ApplyAggregate(m, sgd, idx, agg))
 	h1, err := ThetaHash(m)
 	require.NoError(t, err)
 	assert.NotEqual(t, h0, h1)
@@ -158,7 +159,7 @@ func TestStateChain(t *testing.T) {
 	t2, err := TouchedHash(m, idx)
 	require.NoError(t, err)
 	assert.NotEqual(t, touched, t2, "a different touched coordinate changes the hash")
-	assert.ErrorIs(t, ApplyAggregate(m, idx, &File{Tensors: [][]float32{{1, 2}}}), ErrWrongShape)
+	assert.ErrorIs(t, ApplyAggregate(m, sgd, idx, &File{Tensors: [][]float32{{1, 2}}}), ErrWrongShape)
 }
 
 func TestThetaHashOfMatches(t *testing.T) {

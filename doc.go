@@ -60,7 +60,9 @@
 // A miner, at every head, for the current window w:
 //  1. bring the replica to base(w): locate the aggregate of w−2 by the
 //     failover rule (SPEC.md §9.1) once deadline(w−2) is finalized, check
-//     the digest chain and apply it — healing when the network continued
+//     the digest chain and apply it by the outer optimizer (StepState: θ and,
+//     under nesterov/v1, the momentum move at the touched indices only) —
+//     healing when the network continued
 //     from another aggregate, loading a newer checkpoint when far behind;
 //  2. compute Δ = −lr(w)·clip(g) on base(w) over its pages (Trainer.Update),
 //     once;

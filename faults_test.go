@@ -106,7 +106,7 @@ func (r readFaults) Get(ctx context.Context, key string, max int64) ([]byte, err
 	return r.Store.Get(ctx, key, max)
 }
 
-func newTestnet(t *testing.T) *testnet {
+func newTestnet(t *testing.T, params ...func(p *bistro.Params)) *testnet {
 	ctx := context.Background()
 	ds, err := data.OpenOptics(data.OpticsOptions{PageLength: 64, HeldOut: 4})
 	require.NoError(t, err)
@@ -128,6 +128,9 @@ func newTestnet(t *testing.T) *testnet {
 	p.Aggregator = bistro.AggregatorParams{ClipFactor: 2, Trim: 0.2, MedianBelow: 3}
 	p.Checks = bistro.CheckParams{MaxNormFactor: 1.01, MinNormFactor: 0.05}
 	p.CheckpointInterval, p.Retention = 4, 8
+	for _, f := range params {
+		f(&p)
+	}
 
 	lo := subtensor.DefaultLocalOptions()
 	lo.Seed, lo.FinalityLag = []byte("faults"), p.FinalityLag
@@ -498,7 +501,18 @@ func TestRetriedUploadSameBytes(t *testing.T) {
 // network's base: the validator rewinds one window, applies the lead's
 // aggregate instead, and holds the network's bits again.
 func TestHealThroughDigestChain(t *testing.T) {
-	n := newTestnet(t)
+	for _, c := range []struct {
+		name  string
+		outer bistro.OuterOptimizer
+	}{{"sgd", bistro.OuterPlain()}, {"nesterov", bistro.Nesterov(0.7, 0.9)}} {
+		t.Run(c.name, func(t *testing.T) { testHealThroughDigestChain(t, c.outer) })
+	}
+}
+
+// testHealThroughDigestChain: under nesterov/v1 the heal steps back the
+// momentum with θ, or the digests (which cover it) would not agree.
+func testHealThroughDigestChain(t *testing.T, outer bistro.OuterOptimizer) {
+	n := newTestnet(t, func(p *bistro.Params) { p.OuterOptimizer = outer })
 	const at = 2
 	hidden := n.p.FirstWindow + at
 	hide := bistro.AggregateKey(n.p.NetUID, hidden)
@@ -624,7 +638,18 @@ func TestRunSubscribesAgain(t *testing.T) {
 // own; one window of rewind cannot reach the network's state, so it reloads
 // the last checkpoint and replays the network's aggregates.
 func TestResyncFromCheckpoint(t *testing.T) {
-	n := newTestnet(t)
+	for _, c := range []struct {
+		name  string
+		outer bistro.OuterOptimizer
+	}{{"sgd", bistro.OuterPlain()}, {"nesterov", bistro.Nesterov(0.7, 0.9)}} {
+		t.Run(c.name, func(t *testing.T) { testResyncFromCheckpoint(t, c.outer) })
+	}
+}
+
+// testResyncFromCheckpoint: under nesterov/v1 the checkpoint carries the
+// momentum, and the replica replayed from it agrees with the live ones.
+func testResyncFromCheckpoint(t *testing.T, outer bistro.OuterOptimizer) {
+	n := newTestnet(t, func(p *bistro.Params) { p.OuterOptimizer = outer })
 	const at = 3
 	hide := map[string]bool{}
 	for _, w := range []uint64{n.p.FirstWindow + at, n.p.FirstWindow + at + 1} {

@@ -70,10 +70,18 @@ type File struct {
 	Seed Hash
 	// Theta is the SHA-256 of θ (checkpoints, ThetaHash).
 	Theta Hash
+	// MomentumHash is the SHA-256 of the outer optimizer's momentum
+	// (MomentumHash), set on the checkpoints that carry it
+	// (CheckpointHasMomentum) and zero on every other file.
+	MomentumHash Hash
 	// Manifest lists the slices merged (aggregates), sorted by uid.
 	Manifest []ManifestEntry
 	// Tensors are the values, one slice per layout tensor.
 	Tensors [][]float32
+	// Momentum is the outer optimizer's momentum, whole tensors in layout
+	// order, on the checkpoints that carry it (named MomentumTensorName in
+	// the file, after θ's tensors); nil otherwise.
+	Momentum [][]float32
 	// Signature is the sr25519 signature of PayloadHash by Hotkey.
 	Signature []byte
 }
@@ -82,11 +90,26 @@ type File struct {
 // §8.2). Signatures are randomized, so re-signing a file changes its bytes
 // but never its payload hash; the state digest chain uses this hash.
 func (f *File) PayloadHash(layout Layout) Hash {
-	digests := make([]Hash, len(f.Tensors))
-	for t, v := range f.Tensors {
-		digests[t] = sha256.Sum256(f32Bytes(v))
+	digests := make([]Hash, 0, len(f.Tensors)+len(f.Momentum))
+	for _, v := range f.Tensors {
+		digests = append(digests, sha256.Sum256(f32Bytes(v)))
+	}
+	for _, v := range f.Momentum {
+		digests = append(digests, sha256.Sum256(f32Bytes(v)))
 	}
 	return f.payloadHash(layout, digests)
+}
+
+// tensorName is the name of the file's t-th tensor: θ's (or the slice's)
+// from layout, then the momentum's.
+func tensorName(layout Layout, t int) string {
+	switch n := len(layout); {
+	case t < n:
+		return layout[t].Name
+	case t < 2*n:
+		return MomentumTensorName(layout[t-n].Name)
+	}
+	return ""
 }
 
 // payloadHash is PayloadHash given the SHA-256 of every tensor's bytes
@@ -102,19 +125,18 @@ func (f *File) payloadHash(layout Layout, digests []Hash) Hash {
 	h.raw(f.Base[:])
 	h.raw(f.Seed[:])
 	h.raw(f.Theta[:])
+	if !f.MomentumHash.IsZero() { // only checkpoints that carry a momentum (SPEC.md §8.2)
+		h.raw(f.MomentumHash[:])
+	}
 	h.u32(uint32(len(f.Manifest)))
 	for _, e := range f.Manifest {
 		h.u16(uint16(e.UID))
 		h.raw(e.Hotkey[:])
 		h.raw(e.Payload[:])
 	}
-	h.u32(uint32(len(f.Tensors)))
-	for t, v := range f.Tensors {
-		name := ""
-		if t < len(layout) {
-			name = layout[t].Name
-		}
-		h.str(name)
+	h.u32(uint32(len(f.Tensors) + len(f.Momentum)))
+	for t, v := range slices.Concat(f.Tensors, f.Momentum) {
+		h.str(tensorName(layout, t))
 		h.u64(uint64(len(v)))
 		h.raw(digests[t][:])
 	}
@@ -152,6 +174,20 @@ func Encode(f *File, layout Layout, signer Signer) ([]byte, error) {
 			return nil, fmt.Errorf("%w: tensor %q element %d", ErrNonFinite, layout[t].Name, i)
 		}
 	}
+	if len(f.Momentum) > 0 || !f.MomentumHash.IsZero() {
+		if f.Kind != KindCheckpoint || len(f.Momentum) != len(layout) || f.MomentumHash.IsZero() {
+			return nil, fmt.Errorf("%w: a momentum of %d tensors (hash set: %v) in a %s for a layout of %d",
+				ErrWrongShape, len(f.Momentum), !f.MomentumHash.IsZero(), f.Kind, len(layout))
+		}
+		for t, v := range f.Momentum {
+			if len(v) != layout[t].Len() {
+				return nil, fmt.Errorf("%w: momentum of tensor %q has %d values, want %d", ErrWrongShape, layout[t].Name, len(v), layout[t].Len())
+			}
+			if i := firstNonFinite(v); i >= 0 {
+				return nil, fmt.Errorf("%w: momentum of tensor %q element %d", ErrNonFinite, layout[t].Name, i)
+			}
+		}
+	}
 	f.Hotkey = signer.Hotkey()
 	ph := f.PayloadHash(layout)
 	sig, err := signer.Sign(ph[:])
@@ -181,11 +217,12 @@ func (f *File) marshal(layout Layout) []byte {
 	}
 	hdr.WriteByte('}')
 	off := 0
-	for t, v := range f.Tensors {
-		name, _ := json.Marshal(layout[t].Name)
+	all := slices.Concat(f.Tensors, f.Momentum)
+	for t, v := range all {
+		name, _ := json.Marshal(tensorName(layout, t))
 		shape := []int{len(v)}
 		if f.Kind == KindCheckpoint {
-			shape = layout[t].Shape
+			shape = layout[t%len(layout)].Shape
 		}
 		sh, _ := json.Marshal(shape)
 		fmt.Fprintf(&hdr, `,%s:{"dtype":"F32","shape":%s,"data_offsets":[%d,%d]}`, name, sh, off, off+4*len(v))
@@ -198,7 +235,7 @@ func (f *File) marshal(layout Layout) []byte {
 	out := make([]byte, 8, 8+hdr.Len()+off)
 	binary.LittleEndian.PutUint64(out, uint64(hdr.Len()))
 	out = append(out, hdr.Bytes()...)
-	for _, v := range f.Tensors {
+	for _, v := range all {
 		out = append(out, f32Bytes(v)...)
 	}
 	return out
@@ -218,6 +255,9 @@ func (f *File) metadata() [][2]string {
 	switch f.Kind {
 	case KindCheckpoint:
 		m = append(m, [2]string{"theta", f.Theta.String()})
+		if !f.MomentumHash.IsZero() {
+			m = append(m, [2]string{"momentum", f.MomentumHash.String()})
+		}
 	default:
 		m = append(m, [2]string{"seed", f.Seed.String()})
 	}
@@ -273,9 +313,14 @@ func (e *Expect) maxManifest() int {
 // the byte cap of Storage.Get.
 func (e *Expect) MaxFileBytes() int64 {
 	n := int64(8 + e.maxHeader())
+	perValue := int64(4)
+	if e.Kind == KindCheckpoint && e.Params != nil && e.Params.OuterOptimizer.HasState() {
+		n += int64(320 * len(e.Layout))
+		perValue = 8 // θ and its momentum
+	}
 	for t, spec := range e.Layout {
 		if e.Kind == KindCheckpoint {
-			n += 4 * int64(spec.Len())
+			n += perValue * int64(spec.Len())
 		} else if t < len(e.Indices) {
 			n += 4 * int64(len(e.Indices[t]))
 		}
@@ -351,19 +396,35 @@ func decodeChecked(b []byte, e *Expect) (*File, []Hash, error) {
 	if int64(len(b)) > e.MaxFileBytes() {
 		return nil, nil, fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, len(b), e.MaxFileBytes())
 	}
-	want := make([]int, len(e.Layout))
-	for t, spec := range e.Layout {
+	layout := e.Layout
+	withMomentum := e.Kind == KindCheckpoint && CheckpointHasMomentum(e.Params, e.Window)
+	if withMomentum {
+		layout = momentumLayout(layout)
+	}
+	want := make([]int, len(layout))
+	for t, spec := range layout {
 		if e.Kind == KindCheckpoint {
 			want[t] = spec.Len()
 		} else {
 			want[t] = len(e.Indices[t])
 		}
 	}
-	f, digests, err := parse(b, e.maxHeader(), e.maxManifest(), e.Layout, want, e.Kind == KindCheckpoint)
+	maxHeader := e.maxHeader()
+	if withMomentum {
+		maxHeader += 320 * len(e.Layout)
+	}
+	f, digests, err := parse(b, maxHeader, e.maxManifest(), layout, want, e.Kind == KindCheckpoint)
 	if err != nil {
 		return nil, nil, err
 	}
+	if n := len(e.Layout); withMomentum {
+		f.Tensors, f.Momentum = f.Tensors[:n:n], f.Tensors[n:]
+	}
 	p := e.Params
+	if withMomentum != !f.MomentumHash.IsZero() {
+		return nil, nil, fmt.Errorf("%w: a checkpoint of window %d under outer optimizer %q: momentum hash %q",
+			ErrMalformed, e.Window, p.OuterOptimizer.Kind, f.MomentumHash)
+	}
 	switch {
 	case f.Kind != e.Kind:
 		return nil, nil, fmt.Errorf("%w: %q, want %q", ErrWrongKind, f.Kind, e.Kind)
@@ -660,6 +721,11 @@ func parseMeta(m map[string]string, maxManifest int) (*File, error) {
 		allowed["seed"], allowed["manifest"] = true, true
 	case KindCheckpoint:
 		allowed["theta"] = true
+		// The momentum hash is there exactly when the Params say so
+		// (CheckpointHasMomentum); Decode checks that.
+		if _, ok := m["momentum"]; ok {
+			allowed["momentum"] = true
+		}
 	default:
 		return nil, fmt.Errorf("%w: kind %q", ErrWrongKind, f.Kind)
 	}
@@ -687,12 +753,15 @@ func parseMeta(m map[string]string, maxManifest int) (*File, error) {
 	for _, h := range []struct {
 		key string
 		dst *Hash
-	}{{"params", &f.Params}, {"base", &f.Base}, {"seed", &f.Seed}, {"theta", &f.Theta}} {
+	}{{"params", &f.Params}, {"base", &f.Base}, {"seed", &f.Seed}, {"theta", &f.Theta}, {"momentum", &f.MomentumHash}} {
 		if v, ok := m[h.key]; ok {
 			if *h.dst, err = ParseHash(v); err != nil {
 				return nil, bad("%s: %v", h.key, err)
 			}
 		}
+	}
+	if _, ok := m["momentum"]; ok && f.MomentumHash.IsZero() {
+		return nil, bad("momentum hash is zero")
 	}
 	if f.Signature, err = hex.DecodeString(m["signature"]); err != nil || len(f.Signature) != 64 {
 		return nil, fmt.Errorf("%w: signature is not 64 hex bytes", ErrBadSignature)

@@ -30,6 +30,9 @@ const (
 
 	InnerSGD     = "sgd"      // θ_{k+1} = θ_k − step_lr·clip(g_k); SPEC.md §2.4
 	InnerAdamWV1 = "adamw/v1" // AdamW, state reset every window; SPEC.md §2.4
+
+	OuterSGD        = "sgd"         // θ[idx] += a: the aggregate as is; SPEC.md §2.5
+	OuterNesterovV1 = "nesterov/v1" // lazy Nesterov momentum at the touched indices; SPEC.md §2.5
 )
 
 // MaxParamsBytes bounds a Params JSON file; larger files are rejected unread.
@@ -115,6 +118,12 @@ type Params struct {
 	// InnerSGD, or InnerAdamWV1 whose moments start at zero every window, so
 	// Δ is still a function of the base and the pages alone.
 	InnerOptimizer InnerOptimizer `json:"inner_optimizer"`
+	// OuterOptimizer is the rule by which every participant applies the
+	// lead's aggregate a to its replica at the window's slice indices
+	// (SPEC.md §2.5): OuterSGD adds a as is; OuterNesterovV1 keeps a momentum
+	// buffer in the replica, updated only at the touched indices, so base(w+1)
+	// still differs from base(w) only there.
+	OuterOptimizer OuterOptimizer `json:"outer_optimizer"`
 
 	// Model is the architecture; trainers read it.
 	Model ModelConfig `json:"model"`
@@ -183,6 +192,51 @@ func (o InnerOptimizer) validate() error {
 		}
 	default:
 		return fmt.Errorf("inner_optimizer.kind %q unknown (want %q or %q)", o.Kind, InnerSGD, InnerAdamWV1)
+	}
+	return nil
+}
+
+// OuterOptimizer selects the outer step (how the aggregate is applied) and
+// holds its constants. Under OuterSGD both constants must be 0. Under
+// OuterNesterovV1: LR > 0, 0 ≤ Momentum < 1; the step is OuterStep.
+type OuterOptimizer struct {
+	// Kind is OuterSGD or OuterNesterovV1.
+	Kind string `json:"kind"`
+	// LR is the outer learning rate L.
+	LR float64 `json:"lr"`
+	// Momentum is μ, the decay of the momentum buffer.
+	Momentum float64 `json:"momentum"`
+}
+
+// OuterPlain returns the OuterSGD outer optimizer: θ[idx] += a.
+func OuterPlain() OuterOptimizer { return OuterOptimizer{Kind: OuterSGD} }
+
+// Nesterov returns OuterNesterovV1 with learning rate lr and momentum mu
+// (DiLoCo's outer step takes lr 0.7, mu 0.9).
+func Nesterov(lr, mu float64) OuterOptimizer {
+	return OuterOptimizer{Kind: OuterNesterovV1, LR: lr, Momentum: mu}
+}
+
+// HasState reports whether the outer optimizer keeps a momentum buffer in
+// the replica.
+func (o OuterOptimizer) HasState() bool { return o.Kind == OuterNesterovV1 }
+
+func (o OuterOptimizer) validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch o.Kind {
+	case OuterSGD:
+		if o.LR != 0 || o.Momentum != 0 {
+			return fmt.Errorf("outer_optimizer %q takes no constants (lr %v, momentum %v: want both 0)", o.Kind, o.LR, o.Momentum)
+		}
+	case OuterNesterovV1:
+		switch {
+		case !finite(o.LR) || o.LR <= 0:
+			return fmt.Errorf("outer_optimizer.lr %v not > 0", o.LR)
+		case !finite(o.Momentum) || o.Momentum < 0 || o.Momentum >= 1:
+			return fmt.Errorf("outer_optimizer.momentum %v not in [0, 1)", o.Momentum)
+		}
+	default:
+		return fmt.Errorf("outer_optimizer.kind %q unknown (want %q or %q)", o.Kind, OuterSGD, OuterNesterovV1)
 	}
 	return nil
 }
@@ -357,6 +411,9 @@ func (p *Params) Validate() error {
 	if err := p.InnerOptimizer.validate(); err != nil {
 		return bad("%v", err)
 	}
+	if err := p.OuterOptimizer.validate(); err != nil {
+		return bad("%v", err)
+	}
 	for _, f := range []struct {
 		name string
 		v    float64
@@ -364,7 +421,8 @@ func (p *Params) Validate() error {
 		{"aggregator.clip_factor", p.Aggregator.ClipFactor}, {"aggregator.trim", p.Aggregator.Trim},
 		{"checks.max_norm_factor", p.Checks.MaxNormFactor}, {"checks.min_norm_factor", p.Checks.MinNormFactor},
 		{"inner_optimizer.beta1", p.InnerOptimizer.Beta1}, {"inner_optimizer.beta2", p.InnerOptimizer.Beta2},
-		{"inner_optimizer.eps", p.InnerOptimizer.Eps}, {"inner_optimizer.weight_decay", p.InnerOptimizer.WeightDecay}} {
+		{"inner_optimizer.eps", p.InnerOptimizer.Eps}, {"inner_optimizer.weight_decay", p.InnerOptimizer.WeightDecay},
+		{"outer_optimizer.lr", p.OuterOptimizer.LR}, {"outer_optimizer.momentum", p.OuterOptimizer.Momentum}} {
 		if math.Signbit(f.v) {
 			return bad("%s is negative (−0 included: it has other bits than 0)", f.name)
 		}
@@ -481,6 +539,9 @@ func (p *Params) Digest() Hash {
 	h.f64(p.InnerOptimizer.Beta2)
 	h.f64(p.InnerOptimizer.Eps)
 	h.f64(p.InnerOptimizer.WeightDecay)
+	h.str(p.OuterOptimizer.Kind)
+	h.f64(p.OuterOptimizer.LR)
+	h.f64(p.OuterOptimizer.Momentum)
 	m := p.Model
 	h.str(m.Arch)
 	for _, v := range []uint32{m.Vocab, m.Context, m.Embed, m.Hidden, m.Layers, m.Heads} {
@@ -525,6 +586,7 @@ func DefaultParams(netuid uint16) Params {
 		LRScale:            LRScaleNone,
 		InnerSteps:         1,
 		InnerOptimizer:     SGD(),
+		OuterOptimizer:     OuterPlain(),
 		Aggregator:         AggregatorParams{ClipFactor: 2, Trim: 0.2, MedianBelow: 5},
 		Checks:             CheckParams{MaxNormFactor: 1.01, MinNormFactor: 0},
 		CheckpointInterval: 50,

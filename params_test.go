@@ -67,6 +67,15 @@ func TestParamsValidate(t *testing.T) {
 		{"adamw beta2 NaN", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.Beta2 = nan() }, "inner_optimizer.beta2 NaN"},
 		{"adamw eps", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.Eps = 0 }, "inner_optimizer.eps 0 not > 0"},
 		{"adamw weight decay", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.WeightDecay = -1 }, "inner_optimizer.weight_decay -1"},
+		{"outer optimizer unknown", func(p *Params) { p.OuterOptimizer.Kind = "nesterov" }, `outer_optimizer.kind "nesterov" unknown (want "sgd" or "nesterov/v1")`},
+		{"outer optimizer empty", func(p *Params) { p.OuterOptimizer = OuterOptimizer{} }, `outer_optimizer.kind "" unknown`},
+		{"outer sgd with constants", func(p *Params) { p.OuterOptimizer.LR = 0.7 }, `outer_optimizer "sgd" takes no constants (lr 0.7, momentum 0`},
+		{"nesterov lr 0", func(p *Params) { p.OuterOptimizer = Nesterov(0, 0.9) }, "outer_optimizer.lr 0 not > 0"},
+		{"nesterov lr Inf", func(p *Params) { p.OuterOptimizer = Nesterov(math.Inf(1), 0.9) }, "outer_optimizer.lr +Inf not > 0"},
+		{"nesterov lr NaN", func(p *Params) { p.OuterOptimizer = Nesterov(nan(), 0.9) }, "outer_optimizer.lr NaN not > 0"},
+		{"nesterov momentum 1", func(p *Params) { p.OuterOptimizer = Nesterov(0.7, 1) }, "outer_optimizer.momentum 1 not in [0, 1)"},
+		{"nesterov momentum negative", func(p *Params) { p.OuterOptimizer = Nesterov(0.7, -0.1) }, "outer_optimizer.momentum -0.1 not in [0, 1)"},
+		{"nesterov momentum -0", func(p *Params) { p.OuterOptimizer = Nesterov(0.7, math.Copysign(0, -1)) }, "outer_optimizer.momentum is negative"},
 		{"adamw negative zero", func(p *Params) { p.InnerOptimizer = AdamW(); p.InnerOptimizer.WeightDecay = math.Copysign(0, -1) },
 			"inner_optimizer.weight_decay is negative"},
 		{"pages zero", func(p *Params) { p.PagesPerWindow = 0 }, "pages_per_window 0"},
@@ -164,6 +173,9 @@ func TestParamsDigestSensitivity(t *testing.T) {
 	assert.True(t, visited["Params.InnerSteps"], "inner_steps is in the digest")
 	for _, f := range []string{"Kind", "Beta1", "Beta2", "Eps", "WeightDecay"} {
 		assert.True(t, visited["Params.InnerOptimizer."+f], "inner_optimizer.%s is in the digest", f)
+	}
+	for _, f := range []string{"Kind", "LR", "Momentum"} {
+		assert.True(t, visited["Params.OuterOptimizer."+f], "outer_optimizer.%s is in the digest", f)
 	}
 }
 

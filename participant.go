@@ -99,6 +99,7 @@ type core struct {
 	me     Hotkey
 
 	model  Model
+	outer  *Outer // the outer optimizer's state, part of the replica
 	window uint64 // model = base(window)
 	state  Hash   // d(window)
 
@@ -161,8 +162,12 @@ func newCore(cfg Config) (*core, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	outer, err := NewOuter(p, cfg.Genesis.Layout())
+	if err != nil {
+		return nil, err
+	}
 	me := cfg.Signer.Hotkey()
-	return &core{cfg: cfg, p: p, digest: p.Digest(), win: win, pages: pa, sel: sel,
+	return &core{outer: outer, cfg: cfg, p: p, digest: p.Digest(), win: win, pages: pa, sel: sel,
 		log: log.With("hotkey", me.String()), me: me,
 		model: cfg.Genesis, window: p.FirstWindow, state: p.GenesisDigest, seeds: map[uint64]seeded{}, rankCache: map[uint64][]peer{}, failing: map[string]string{}}, nil
 }
@@ -385,13 +390,15 @@ func (c *core) expect(kind string, w uint64, idx Indices) *Expect {
 }
 
 // undoRecord is what advance needs to step back: the replica held base(window)
-// with digest state, and idx's values before the aggregate was added.
+// with digest state, and idx's values of θ and of the outer momentum (none
+// under OuterSGD) before the aggregate was applied.
 type undoRecord struct {
 	window  uint64
 	state   Hash
 	idx     Indices
 	old     [][]float32
-	payload Hash // the applied aggregate's payload hash
+	oldMom  [][]float32 // nil under OuterSGD
+	payload Hash        // the applied aggregate's payload hash
 }
 
 // advance moves the replica from base(v) to base(v+1), applying agg(v−1)
@@ -413,20 +420,27 @@ func (c *core) advance(agg *File, idx Indices) error {
 	}
 	u := &undoRecord{window: v, state: c.state, idx: idx, payload: agg.PayloadHash(c.model.Layout()),
 		old: make([][]float32, len(idx))}
+	mom := c.outer.Momentum()
+	if mom != nil {
+		u.oldMom = make([][]float32, len(idx))
+	}
 	for t, ix := range idx {
 		u.old[t] = make([]float32, len(ix))
 		if err := c.model.Gather(t, ix, u.old[t]); err != nil {
 			return err
 		}
+		if mom != nil {
+			u.oldMom[t] = make([]float32, len(ix))
+			if err := mom.Gather(t, ix, u.oldMom[t]); err != nil {
+				return err
+			}
+		}
 	}
-	if err := ApplyAggregate(c.model, idx, agg); err != nil {
-		return err
-	}
-	touched, err := TouchedHash(c.model, idx)
+	next, err := StepState(c.model, c.outer, c.state, idx, agg)
 	if err != nil {
 		return err
 	}
-	c.state = NextState(c.state, u.payload, touched)
+	c.state = next
 	c.window = v + 1
 	c.undo = u
 	c.advanced()
@@ -449,6 +463,12 @@ func (c *core) rewind() error {
 		}
 		if err := c.model.Write(t, buf); err != nil {
 			return err
+		}
+		if u.oldMom != nil {
+			mv := c.outer.Momentum().Tensor(t)
+			for i, j := range ix {
+				mv[j] = u.oldMom[t][i]
+			}
 		}
 	}
 	c.window, c.state, c.undo = u.window, u.state, nil
@@ -673,10 +693,21 @@ func (c *core) loadCheckpointFrom(ctx context.Context, limit, from uint64) (bool
 				fmt.Errorf("%w: θ hashes to %s, the file says %s", ErrWrongBase, theta, f.Theta))
 			continue
 		}
+		if f.Momentum != nil {
+			if mh := MomentumHash(c.model.Layout(), f.Momentum); mh != f.MomentumHash {
+				c.log.Warn("checkpoint refused", "window", cd.w, "err",
+					fmt.Errorf("%w: the momentum hashes to %s, the file says %s", ErrWrongBase, mh, f.MomentumHash))
+				continue
+			}
+		}
 		for t, v := range f.Tensors {
 			if err := c.model.Write(t, v); err != nil {
 				return false, err
 			}
+		}
+		// The genesis checkpoint carries no momentum: zero (SPEC.md §8.4).
+		if err := c.outer.SetMomentum(f.Momentum); err != nil {
+			return false, err
 		}
 		c.window, c.state, c.undo = cd.w, f.Base, nil
 		c.mu.Lock()

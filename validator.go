@@ -1174,6 +1174,14 @@ func (v *Validator) checkpoint() ([]byte, error) {
 		return nil, err
 	}
 	f.Theta = theta
+	if CheckpointHasMomentum(v.p, v.window) {
+		mom := v.outer.Momentum()
+		f.Momentum = make([][]float32, len(layout))
+		for t := range layout {
+			f.Momentum[t] = slices.Clone(mom.Tensor(t))
+		}
+		f.MomentumHash = MomentumHash(layout, f.Momentum)
+	}
 	return Encode(f, layout, v.cfg.Signer)
 }
 

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -95,7 +97,9 @@ func TestVectorsParams(t *testing.T) {
 	c := b
 	c.InnerOptimizer = AdamW()
 	c.LR.Base = 3e-4
-	for _, p := range []Params{a, b, c} {
+	d := c
+	d.OuterOptimizer = Nesterov(0.7, 0.9)
+	for _, p := range []Params{a, b, c, d} {
 		var buf bytes.Buffer
 		require.NoError(t, WriteParams(&buf, &p))
 		out = append(out, vec{json.RawMessage(buf.Bytes()), p.Digest()})
@@ -493,4 +497,85 @@ func TestVectorsInner(t *testing.T) {
 		out = append(out, v)
 	}
 	golden(t, "inner.json", out)
+}
+
+// TestVectorsOuter pins the outer step (SPEC.md §2.5): a few windows of
+// aggregates applied to a tiny replica by each outer optimizer, with θ, the
+// momentum, the touched hash and the state digest after each, and a
+// checkpoint of the final replica (its momentum hash and payload hash).
+func TestVectorsOuter(t *testing.T) {
+	type window struct {
+		Indices   Indices     `json:"indices"`
+		Aggregate [][]float32 `json:"aggregate"`
+		Payload   Hash        `json:"aggregate_payload"`
+		Theta     [][]float32 `json:"theta"`
+		Momentum  [][]float32 `json:"momentum"`
+		Touched   Hash        `json:"touched_hash"`
+		State     Hash        `json:"state"`
+	}
+	type checkpoint struct {
+		NetUID       uint16 `json:"netuid"`
+		Window       uint64 `json:"window"`
+		Hotkey       Hotkey `json:"hotkey"`
+		Params       Hash   `json:"params"`
+		Theta        Hash   `json:"theta"`
+		MomentumHash Hash   `json:"momentum_hash"`
+		Payload      Hash   `json:"payload_hash"`
+	}
+	type vec struct {
+		Optimizer  OuterOptimizer `json:"outer_optimizer"`
+		Layout     Layout         `json:"layout"`
+		Theta0     [][]float32    `json:"theta0"`
+		Genesis    Hash           `json:"genesis_state"`
+		Windows    []window       `json:"windows"`
+		Checkpoint *checkpoint    `json:"checkpoint"`
+	}
+	bob, err := KeypairFromURI("//Bob")
+	require.NoError(t, err)
+	layout := Layout{{Name: "w", Shape: []int{2, 3}}, {Name: "b", Shape: []int{2}}}
+	theta0 := []float32{0.1, -0.2, 0.3, 4, 5e-5, 6, 7, -8}
+	steps := []struct {
+		idx Indices
+		a   [][]float32
+	}{
+		{Indices{{1, 4}, {0}}, [][]float32{{0.0123, -3.3e-3}, {1e-7}}},
+		{Indices{{0, 1}, {0}}, [][]float32{{-0.25, 0.0071}, {0.3}}},
+		{Indices{{1, 5}, {1}}, [][]float32{{1.1e-2, 2.5e-4}, {-6.1e-5}}},
+		{Indices{{1, 4}, {0}}, [][]float32{{-0.004, 7e-3}, {0.125}}},
+	}
+	var out []vec
+	for _, opt := range []OuterOptimizer{Nesterov(0.7, 0.9), Nesterov(1.3, 0), Nesterov(0.35, 0.99), OuterPlain()} {
+		p := DefaultParams(3)
+		p.OuterOptimizer = opt
+		m, err := NewMemModel(layout)
+		require.NoError(t, err)
+		copy(m.Flat(), theta0)
+		o, err := NewOuter(&p, layout)
+		require.NoError(t, err)
+		state := seedOf("genesis")
+		v := vec{Optimizer: opt, Layout: layout, Theta0: [][]float32{slices.Clone(m.Tensor(0)), slices.Clone(m.Tensor(1))}, Genesis: state}
+		for i, s := range steps {
+			payload := seedOf(fmt.Sprintf("aggregate payload %d", i))
+			require.NoError(t, ApplyOuter(m, o, s.idx, s.a))
+			touched, err := TouchedState(m, o, s.idx)
+			require.NoError(t, err)
+			state = NextState(state, payload, touched)
+			w := window{Indices: s.idx, Aggregate: s.a, Payload: payload, Touched: touched, State: state,
+				Theta: [][]float32{slices.Clone(m.Tensor(0)), slices.Clone(m.Tensor(1))}}
+			if mom := o.Momentum(); mom != nil {
+				w.Momentum = [][]float32{slices.Clone(mom.Tensor(0)), slices.Clone(mom.Tensor(1))}
+			}
+			v.Windows = append(v.Windows, w)
+		}
+		if mom := o.Momentum(); mom != nil {
+			th, err := ThetaHash(m)
+			require.NoError(t, err)
+			f := &File{Kind: KindCheckpoint, NetUID: 3, Window: 50, Hotkey: bob.Hotkey(), Params: seedOf("p"), Base: state,
+				Theta: th, Tensors: [][]float32{m.Tensor(0), m.Tensor(1)}, Momentum: [][]float32{mom.Tensor(0), mom.Tensor(1)}}
+			f.MomentumHash = MomentumHash(layout, f.Momentum)
+			v.Checkpoint = &checkpoint{f.NetUID, f.Window, f.Hotkey, f.Params, f.Theta, f.MomentumHash, f.PayloadHash(layout)}
+		}
+		out = append(out, v)
+	}
+	golden(t, "outer.json", out)
 }

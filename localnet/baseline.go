@@ -15,7 +15,12 @@ import (
 // as many micro-batches) with the same inner optimizer (Params.InnerOptimizer:
 // AdamW's moments reset every window there too), the same learning rate
 // schedule (lr(w), not scaled for a slice: LRScale does not apply to full
-// updates) and clipping, no slicing, no staleness.
+// updates) and clipping, no slicing, no staleness. It applies its update by
+// the same outer optimizer (Params.OuterOptimizer, bistro.ApplyOuter at
+// every coordinate): under nesterov/v1 its momentum covers every coordinate
+// and moves every window, where the network's moves only at the touched
+// ones, so the comparison is like for like (DiLoCo's data-parallel outer
+// step), not against plain SGD.
 type BaselineReport struct {
 	// LossStart is the held-out loss of θ₀.
 	LossStart float64 `json:"loss_start"`
@@ -78,7 +83,14 @@ func baseline(ctx context.Context, opts Options, p *bistro.Params, ds bistro.Dat
 	}
 	target := rep.LossLast
 	pages := 0
-	var buf []float32
+	outer, err := bistro.NewOuter(p, layout)
+	if err != nil {
+		return err
+	}
+	full := make([][]float32, len(layout))
+	for t := range layout {
+		full[t] = make([]float32, len(all[t]))
+	}
 	for i := 0; i < 4*opts.Windows; i++ {
 		if i >= opts.Windows {
 			if _, ok := stepsToReach(br.LossStart, br.Loss, target); ok {
@@ -103,16 +115,12 @@ func baseline(ctx context.Context, opts Options, p *bistro.Params, ds bistro.Dat
 			return fmt.Errorf("localnet: baseline window %d: %w", i, err)
 		}
 		for t := range layout {
-			if cap(buf) < len(all[t]) {
-				buf = make([]float32, len(all[t]))
-			}
-			buf = buf[:len(all[t])]
-			if err := d.Gather(t, all[t], buf); err != nil {
+			if err := d.Gather(t, all[t], full[t]); err != nil {
 				return err
 			}
-			if err := m.Apply(t, all[t], buf); err != nil {
-				return err
-			}
+		}
+		if err := bistro.ApplyOuter(m, outer, all, full); err != nil {
+			return err
 		}
 		l, err := tr.Loss(ctx, m, heldOut)
 		if err != nil {

@@ -140,3 +140,38 @@ func TestInnerAdamW(t *testing.T) {
 		assert.Greater(t, rep.HonestShare, 0.8)
 	})
 }
+
+// TestOuterNesterov: under the nesterov/v1 outer optimizer (SPEC.md §2.5)
+// every honest participant holds the same bits — momentum included, since
+// the digests cover it — a restarted validator and a late miner, both
+// loaded from a checkpoint that carries the momentum, hold the lead's state,
+// and the baseline applies the same outer rule to its full update.
+func TestOuterNesterov(t *testing.T) {
+	nesterov := func(p *bistro.Params) { p.OuterOptimizer = bistro.Nesterov(0.7, 0.9) }
+	t.Run("restart and late join", func(t *testing.T) {
+		o := smallOptions(t, 12)
+		o.Adversaries = []Adversary{Lazy{}}
+		o.RestartValidator = 6
+		o.LateMiner = 7
+		o.Params = nesterov
+		rep := run(t, o)
+		assert.True(t, rep.DigestsAgree, "%v", rep.Disagreements)
+		for _, p := range rep.Participants {
+			if p.Name == "Validator1" || p.Name == "Miner3" {
+				assert.Equal(t, rep.Validators[0].State, p.State, "%s holds the lead's state", p.Name)
+			}
+		}
+		assert.Zero(t, rep.Validators[1].Mismatches)
+	})
+	t.Run("baseline", func(t *testing.T) {
+		o := smallOptions(t, 6)
+		o.Adversaries = nil
+		o.Baseline = true
+		o.Params = nesterov
+		rep := run(t, o)
+		assert.True(t, rep.DigestsAgree, "%v", rep.Disagreements)
+		assert.Less(t, rep.LossLast, rep.LossFirst, "held-out loss falls")
+		require.NotNil(t, rep.Baseline)
+		assert.Less(t, rep.Baseline.Loss[len(rep.Baseline.Loss)-1], rep.Baseline.LossStart, "so does the baseline's")
+	})
+}

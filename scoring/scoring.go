@@ -328,6 +328,20 @@ func LoadBase(p *bistro.Params, layout bistro.Layout, w uint64, checkpoint strin
 		return nil, bistro.Hash{}, ckErr("%w: the checkpoint names the genesis state but θ hashes to %s, not genesis_digest %s",
 			bistro.ErrWrongBase, theta, p.GenesisDigest)
 	}
+	// The outer optimizer's momentum moves with θ (bistro.StepState); the
+	// checkpoint carries it, but for the genesis one (zero).
+	outer, err := bistro.NewOuter(p, layout)
+	if err != nil {
+		return nil, bistro.Hash{}, fileError("params", "", err, BadParams)
+	}
+	if ck.Momentum != nil {
+		if mh := bistro.MomentumHash(layout, ck.Momentum); mh != ck.MomentumHash {
+			return nil, bistro.Hash{}, ckErr("%w: the momentum hashes to %s, the checkpoint says %s", bistro.ErrWrongBase, mh, ck.MomentumHash)
+		}
+	}
+	if err := outer.SetMomentum(ck.Momentum); err != nil {
+		return nil, bistro.Hash{}, ckErr("%w", err)
+	}
 
 	// The aggregates base(w) needs: those in base(w) and not in base(c).
 	// Counted, not enumerated: the request's window is not trusted to be
@@ -373,14 +387,9 @@ func LoadBase(p *bistro.Params, layout bistro.Layout, w uint64, checkpoint strin
 		if err != nil {
 			return nil, bistro.Hash{}, fileError(field, path, err, Internal)
 		}
-		if err := bistro.ApplyAggregate(model, idx, agg); err != nil {
+		if state, err = bistro.StepState(model, outer, state, idx, agg); err != nil {
 			return nil, bistro.Hash{}, fileError(field, path, err, Internal)
 		}
-		touched, err := bistro.TouchedHash(model, idx)
-		if err != nil {
-			return nil, bistro.Hash{}, fileError(field, path, err, Internal)
-		}
-		state = bistro.NextState(state, agg.PayloadHash(layout), touched)
 	}
 	return model, state, nil
 }

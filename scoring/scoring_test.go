@@ -98,10 +98,10 @@ func newChain(t testing.TB) *chain {
 		Tensors: delta}
 	c.aggregate0 = c.write(t, "aggregate-0.safetensors", agg, c.lead)
 	c.base2 = c.theta0.Clone()
-	require.NoError(t, bistro.ApplyAggregate(c.base2, c.idx[0], agg))
-	touched, err := bistro.TouchedHash(c.base2, c.idx[0])
+	outer, err := bistro.NewOuter(&p, c.layout)
 	require.NoError(t, err)
-	c.d2 = bistro.NextState(theta, agg.PayloadHash(c.layout), touched)
+	c.d2, err = bistro.StepState(c.base2, outer, theta, c.idx[0], agg)
+	require.NoError(t, err)
 	return c
 }
 

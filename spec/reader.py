@@ -266,6 +266,9 @@ LR_SCHEMA = {"kind": _STR, "base": _F64, "min": _F64, "warmup": _u(64), "total":
 INNER_OPTIMIZER_SCHEMA = {"kind": _STR, "beta1": _F64, "beta2": _F64, "eps": _F64, "weight_decay": _F64}
 INNER_OPTIMIZERS = {"sgd", "adamw/v1"}
 
+OUTER_OPTIMIZER_SCHEMA = {"kind": _STR, "lr": _F64, "momentum": _F64}
+OUTER_OPTIMIZERS = {"sgd", "nesterov/v1"}
+
 PARAMS_SCHEMA = {
     "protocol": _u(32),
     "netuid": _u(16),
@@ -288,6 +291,7 @@ PARAMS_SCHEMA = {
     "lr_scale": _STR,
     "inner_steps": _u(32),
     "inner_optimizer": INNER_OPTIMIZER_SCHEMA,
+    "outer_optimizer": OUTER_OPTIMIZER_SCHEMA,
     "model": {
         "arch": _STR, "vocab": _u(32), "context": _u(32), "embed": _u(32),
         "hidden": _u(32), "layers": _u(32), "heads": _u(32), "parameters": _u(64),
@@ -394,6 +398,18 @@ def validate_inner_optimizer(o):
         need(o["weight_decay"] >= 0, "weight_decay < 0")
 
 
+def validate_outer_optimizer(o):
+    """§2 (outer_optimizer), §2.5: sgd takes no constants; nesterov/v1 needs lr > 0 and
+    0 <= momentum < 1 (the reader of the JSON already refused -0 and non-finite values)."""
+    need = _need("outer_optimizer")
+    need(o["kind"] in OUTER_OPTIMIZERS, f"unknown kind {o['kind']!r}")
+    if o["kind"] == "sgd":
+        need(o["lr"] == 0 and o["momentum"] == 0, "sgd with a non-zero constant")
+    else:
+        need(o["lr"] > 0, "lr <= 0")
+        need(0 <= o["momentum"] < 1, "momentum out of [0, 1)")
+
+
 def validate_params(p):
     """§2 table ranges, §2.2 schedule requirements, §2 strategy ids, §2.3 time budget."""
     need = _need("params")
@@ -418,6 +434,7 @@ def validate_params(p):
     need(p["lr_scale"] in LR_SCALES, f"unknown lr_scale {p['lr_scale']!r}")
     need(1 <= p["inner_steps"] <= p["pages_per_window"], "inner_steps not in [1, pages_per_window]")
     validate_inner_optimizer(p["inner_optimizer"])
+    validate_outer_optimizer(p["outer_optimizer"])
     ag, ch = p["aggregator"], p["checks"]
     need(ag["clip_factor"] >= 1, "aggregator.clip_factor < 1")
     need(0 <= ag["trim"] < 0.5, "aggregator.trim out of [0, 0.5)")
@@ -449,7 +466,7 @@ def _need(what):
 def params_digest(p):
     """§2.1, from validated params."""
     lr, m, ag, ch, st = p["lr"], p["model"], p["aggregator"], p["checks"], p["strategies"]
-    io = p["inner_optimizer"]
+    io, oo = p["inner_optimizer"], p["outer_optimizer"]
     fields = b"".join([
         u32(p["protocol"]), u16(p["netuid"]), u64(p["blocks_per_window"]), u64(p["first_window"]), u64(p["grace"]),
         u64(p["block_time_ms"]), u64(p["finality_lag"]), u64(p["upload_time_ms"]),
@@ -462,6 +479,7 @@ def params_digest(p):
         f64(p["clip_norm"]),
         enc_str(p["lr_scale"]), u32(p["inner_steps"]),
         enc_str(io["kind"]), f64(io["beta1"]), f64(io["beta2"]), f64(io["eps"]), f64(io["weight_decay"]),
+        enc_str(oo["kind"]), f64(oo["lr"]), f64(oo["momentum"]),
         enc_str(m["arch"]), u32(m["vocab"]), u32(m["context"]), u32(m["embed"]),
         u32(m["hidden"]), u32(m["layers"]), u32(m["heads"]), u64(m["parameters"]),
         enc_hash(p["genesis_digest"]),
@@ -904,12 +922,15 @@ def write_file(f):
     return u64(len(header)) + header + data
 
 
-def payload_hash(kind, netuid, window, hotkey, params, base, seed, theta, manifest, tensors):
+def payload_hash(kind, netuid, window, hotkey, params, base, seed, theta, manifest, tensors, momentum=None):
     """§8.2. hotkey: 32-byte key; manifest: [(uid, 32-byte key, sha)];
-    tensors: [(name, values, data bytes)]."""
+    tensors: [(name, values, data bytes)]; momentum: a checkpoint's momentum hash (§8.4),
+    only on the checkpoints that carry one (its tensors then follow θ's in tensors)."""
     out = [enc_str(kind), u32(1), u16(netuid), u64(window), enc_hash(hotkey),
-           enc_hash(params), enc_hash(base), enc_hash(seed), enc_hash(theta),
-           u32(len(manifest))]
+           enc_hash(params), enc_hash(base), enc_hash(seed), enc_hash(theta)]
+    if momentum is not None:
+        out.append(enc_hash(momentum))
+    out.append(u32(len(manifest)))
     for uid, hk, sha in manifest:
         out.append(u16(uid) + enc_hash(hk) + enc_hash(sha))
     out.append(u32(len(tensors)))
@@ -1088,6 +1109,29 @@ def touched_hash(theta_values, indices):
     for vals, idx in zip(theta_values, indices, strict=True):
         out.append(u64(len(idx)) + b"".join(f32(vals[i]) for i in idx))
     return H("bistro/touched", b"".join(out))
+
+
+def touched_hash_outer(theta_values, momentum_values, indices):
+    """§8.5 under an outer optimizer with state: θ then the momentum at the indices, per tensor."""
+    out = []
+    for vals, mom, idx in zip(theta_values, momentum_values, indices, strict=True):
+        out.append(u64(len(idx)) + b"".join(f32(vals[i]) for i in idx) + b"".join(f32(mom[i]) for i in idx))
+    return H("bistro/touched-outer", b"".join(out))
+
+
+def momentum_hash(layout, blobs):
+    """§8.4: blobs: every momentum tensor's f32 LE bytes in layout order."""
+    return H("bistro/momentum", layout_digest(layout) + b"".join(blobs))
+
+
+def outer_step(opt, m, a):
+    """§2.5, one touched coordinate: (new momentum, increment u); θ becomes to_f32(θ + u).
+    m and a are float32 values; every operation is binary64, rounded on its own."""
+    if opt["kind"] == "sgd":
+        return m, a
+    mu, lr = opt["momentum"], opt["lr"]
+    m2 = to_f32(mu * m + a)
+    return m2, to_f32(lr * (mu * m2 + a))
 
 
 def next_state(prev, aggregate_payload, touched):
@@ -1992,6 +2036,54 @@ def check_state(vectors):
     return len(vectors)
 
 
+def check_outer(vectors):
+    for i, v in enumerate(vectors):
+        opt = _typed(OUTER_OPTIMIZER_SCHEMA, v["outer_optimizer"], "outer_optimizer")
+        validate_outer_optimizer(opt)
+        layout = validate_layout([(t["name"], t["shape"]) for t in v["layout"]])
+        theta = [[to_f32(x) for x in t] for t in v["theta0"]]
+        stateful = opt["kind"] != "sgd"
+        mom = [[0.0] * len(t) for t in theta]
+        state = parse_digest(v["genesis_state"])
+        for k, w in enumerate(v["windows"]):
+            for t, (idx, vals) in enumerate(zip(w["indices"], w["aggregate"], strict=True)):
+                for j, a in zip(idx, vals, strict=True):
+                    mom[t][j], u = outer_step(opt, mom[t][j], to_f32(a))
+                    theta[t][j] = to_f32(theta[t][j] + u)
+            for t, want in enumerate(w["theta"]):
+                expect_f32(i, f"window {k} theta[{t}]", theta[t], [to_f32(x) for x in want])
+            if stateful:
+                for t, want in enumerate(w["momentum"]):
+                    expect_f32(i, f"window {k} momentum[{t}]", mom[t], [to_f32(x) for x in want])
+                touched = touched_hash_outer(theta, mom, w["indices"])
+            else:
+                expect(i, f"window {k}: no momentum under sgd", w["momentum"], None)
+                touched = touched_hash(theta, w["indices"])
+            expect(i, f"window {k} touched_hash", touched.hex(), w["touched_hash"])
+            state = next_state(state, parse_digest(w["aggregate_payload"]), touched)
+            expect(i, f"window {k} state", state.hex(), w["state"])
+        ck = v["checkpoint"]
+        if not stateful:
+            expect(i, "no checkpoint momentum under sgd", ck, None)
+            continue
+        tb = [b"".join(f32(x) for x in t) for t in theta]
+        mb = [b"".join(f32(x) for x in t) for t in mom]
+        th, mh = theta_hash(layout, tb), momentum_hash(layout, mb)
+        expect(i, "checkpoint theta", th.hex(), ck["theta"])
+        expect(i, "checkpoint momentum_hash", mh.hex(), ck["momentum_hash"])
+        names = [n for n, _ in layout] + ["outer.momentum/" + n for n, _ in layout]
+        blobs = tb + mb
+        ph = payload_hash("checkpoint", ck["netuid"], ck["window"], ss58_decode(ck["hotkey"]),
+                          parse_digest(ck["params"]), state, ZERO, th, [],
+                          [(n, len(b) // 4, b) for n, b in zip(names, blobs)], momentum=mh)
+        expect(i, "checkpoint payload_hash", ph.hex(), ck["payload_hash"])
+    # negatives: the constants' ranges
+    for bad in ({"kind": "sgd", "lr": 0.5, "momentum": 0}, {"kind": "nesterov/v1", "lr": 0, "momentum": 0.9},
+                {"kind": "nesterov/v1", "lr": 0.7, "momentum": 1}, {"kind": "nesterov/v2", "lr": 0.7, "momentum": 0}):
+        rejects(f"outer_optimizer {bad}", validate_outer_optimizer, bad)
+    return len(vectors)
+
+
 def check_aggregate(vectors):
     for i, v in enumerate(vectors):
         inputs = [[to_f32(x) for x in xs] for xs in v["inputs"]]  # tensor values are f32
@@ -2221,6 +2313,7 @@ CHECKS = {
     "schedule.json": check_schedule,
     "inner.json": check_inner,
     "adamw.json": check_adamw,
+    "outer.json": check_outer,
     "windows.json": check_windows,
     "pages.json": check_pages,
     "slices.json": check_slices,

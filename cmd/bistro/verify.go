@@ -225,6 +225,12 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 			return fail(fmt.Errorf("%w: the tensors hash to %s, the file says %s", errThetaMismatch, theta, f.Theta))
 		}
 		checks = append(checks, check{"theta", fmt.Sprintf("%s, recomputed", theta)})
+		if f.Momentum != nil { // the outer optimizer's momentum (SPEC.md §8.4)
+			if mh := bistro.MomentumHash(e.Layout, f.Momentum); mh != f.MomentumHash {
+				return fail(fmt.Errorf("%w: the momentum hashes to %s, the file says %s", errThetaMismatch, mh, f.MomentumHash))
+			}
+			checks = append(checks, check{"momentum", fmt.Sprintf("%s, recomputed", f.MomentumHash)})
+		}
 		if f.Window == 0 {
 			if theta != p.GenesisDigest {
 				return fail(fmt.Errorf("%w: window 0 checkpoint θ hash %s, %s says genesis_digest %s",

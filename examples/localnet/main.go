@@ -52,6 +52,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	inner := fs.Uint("inner-steps", 0, "Params inner_steps H (0: the network's default)")
 	innerOpt := fs.String("inner-optimizer", "", `Params inner_optimizer: "sgd" or "adamw" (adamw/v1 with β1 0.9, β2 0.999, ε 1e-8; empty: the network's default)`)
 	weightDecay := fs.Float64("weight-decay", -1, "Params inner_optimizer.weight_decay under adamw (negative: 0.01)")
+	outerOpt := fs.String("outer-optimizer", "", `Params outer_optimizer: "sgd" (θ += aggregate) or "nesterov" (nesterov/v1, lazy at the touched indices; empty: the network's default)`)
+	outerLR := fs.Float64("outer-lr", 0.7, "Params outer_optimizer.lr under nesterov")
+	outerMomentum := fs.Float64("outer-momentum", 0.9, "Params outer_optimizer.momentum under nesterov")
 	pagesPerWindow := fs.Uint("pages", 0, "Params pages_per_window, pages per miner per window (0: the network's default)")
 	chaos := fs.String("chaos", "", "a named fault scenario ("+strings.Join(localnet.Scenarios(), ", ")+")")
 	if err := fs.Parse(args); err != nil {
@@ -71,7 +74,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "localnet: -inner-optimizer %q: want sgd or adamw\n", *innerOpt)
 		return 2
 	}
-	if *fraction != 0 || *lr != 0 || *lrScale != "" || *inner != 0 || *innerOpt != "" || *pagesPerWindow != 0 {
+	switch *outerOpt {
+	case "", "sgd", "nesterov":
+	default:
+		fmt.Fprintf(stderr, "localnet: -outer-optimizer %q: want sgd or nesterov\n", *outerOpt)
+		return 2
+	}
+	if *fraction != 0 || *lr != 0 || *lrScale != "" || *inner != 0 || *innerOpt != "" || *outerOpt != "" || *pagesPerWindow != 0 {
 		opts.Params = func(p *bistro.Params) {
 			if *fraction != 0 {
 				p.SliceFraction = *fraction
@@ -96,6 +105,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 				if *weightDecay >= 0 {
 					p.InnerOptimizer.WeightDecay = *weightDecay
 				}
+			}
+			switch *outerOpt {
+			case "sgd":
+				p.OuterOptimizer = bistro.OuterPlain()
+			case "nesterov":
+				p.OuterOptimizer = bistro.Nesterov(*outerLR, *outerMomentum)
 			}
 		}
 	}
