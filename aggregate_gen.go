@@ -1,0 +1,271 @@
+//go:build ignore
+
+// aggregate_gen.go writes aggregate_amd64.s, the sorting-network kernels of
+// the trimmed mean (see aggregate_vector.go): go generate in the root.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+)
+
+// isa is one instruction set's shape: lanes per vector, registers per group
+// of rows sorted in registers, and its register names.
+type isa struct {
+	name   string // function suffix
+	lanes  int    // float64 lanes: 8 (ZMM) or 4 (YMM)
+	group  int    // rows per in-register group (G)
+	reg    string // "Z" or "Y"
+	spare  []int  // registers free for renaming
+	infReg int    // holds +Inf
+}
+
+var isas = []isa{
+	{name: "AVX512", lanes: 8, group: 16, reg: "Z", spare: seq(16, 30), infReg: 30},
+	{name: "AVX2", lanes: 4, group: 8, reg: "Y", spare: seq(8, 14), infReg: 14},
+}
+
+func seq(lo, hi int) []int {
+	var s []int
+	for i := lo; i < hi; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+type gen struct {
+	b    bytes.Buffer
+	isa  isa
+	phys []int // phys[r]: the register holding logical row r of the group
+	free []int
+}
+
+func (g *gen) p(format string, args ...any) { fmt.Fprintf(&g.b, format+"\n", args...) }
+
+func (g *gen) r(i int) string { return fmt.Sprintf("%s%d", g.isa.reg, i) }
+
+// cmpx puts min(row a, row b) in row a and the max in row b (a < b).
+func (g *gen) cmpx(a, b int) {
+	f := g.free[0]
+	g.free = g.free[1:]
+	pa, pb := g.phys[a], g.phys[b]
+	g.p("\tVMINPD %s, %s, %s", g.r(pb), g.r(pa), g.r(f))
+	g.p("\tVMAXPD %s, %s, %s", g.r(pb), g.r(pa), g.r(pb))
+	g.phys[a] = f
+	g.free = append(g.free, pa)
+}
+
+// flip compares, in every run of 2^s rows, row r with row r ^ (2^s − 1).
+func (g *gen) flip(s int) {
+	m := 1<<s - 1
+	for r := 0; r < g.isa.group; r++ {
+		if r&(1<<(s-1)) == 0 {
+			g.cmpx(r, r^m)
+		}
+	}
+}
+
+// half compares row r with row r + 2^q.
+func (g *gen) half(q int) {
+	for r := 0; r < g.isa.group; r++ {
+		if r&(1<<q) == 0 {
+			g.cmpx(r, r|1<<q)
+		}
+	}
+}
+
+// kernel emits one pass kind's loop over groups: SI the offsets table (one
+// int64 byte offset per row of each group), CX the number of groups, DI the
+// block.
+func (g *gen) kernel(kind int, body func()) {
+	G := g.isa.group
+	g.p("k%d:", kind)
+	g.p("\tMOVQ 8(BX), SI")
+	g.p("\tMOVQ 16(BX), CX")
+	g.p("loop%d:", kind)
+	g.phys = seq(0, G)
+	g.free = append([]int(nil), g.isa.spare...)
+	for r := 0; r < G; r++ {
+		g.p("\tMOVQ %d(SI), DX", 8*r)
+		g.p("\tVMOVUPD (DI)(DX*1), %s", g.r(r))
+	}
+	body()
+	for r := 0; r < G; r++ {
+		g.p("\tMOVQ %d(SI), DX", 8*r)
+		g.p("\tVMOVUPD %s, (DI)(DX*1)", g.r(g.phys[r]))
+	}
+	g.p("\tADDQ $%d, SI", 8*G)
+	g.p("\tDECQ CX")
+	g.p("\tJNZ loop%d", kind)
+	g.p("\tJMP next")
+}
+
+func (g *gen) function() {
+	x := g.isa
+	G, L := x.group, 0
+	for 1<<L < G {
+		L++
+	}
+	rowBytes := 8 * x.lanes
+	z := x.reg
+	g.p("// func trimBlocks%s(a *trimArgs) int", x.name)
+	g.p("TEXT ·trimBlocks%s(SB), NOSPLIT, $0-16", x.name)
+	g.p("\tMOVQ a+0(FP), R8")
+	g.p("\tMOVQ 40(R8), R9 // j = lo")
+	g.p("\tMOVQ $0x7ff0000000000000, AX")
+	if z == "Z" {
+		g.p("\tVPBROADCASTQ AX, Z%d", x.infReg)
+	} else {
+		g.p("\tMOVQ AX, X%d", x.infReg)
+		g.p("\tVPBROADCASTQ X%d, Y%d", x.infReg, x.infReg)
+	}
+	g.p("block:")
+	g.p("\tCMPQ R9, 48(R8)")
+	g.p("\tJGE done")
+	// Rows: v_i = f64(x_i)·scale_i, then +Inf up to P rows; NaN noted.
+	g.p("\tMOVQ 8(R8), SI  // ptrs")
+	g.p("\tMOVQ 16(R8), DX // scales")
+	g.p("\tMOVQ 56(R8), DI // buf")
+	g.p("\tMOVQ 24(R8), CX // n")
+	if z == "Z" {
+		g.p("\tKXORW K2, K2, K2")
+	} else {
+		g.p("\tVXORPD Y15, Y15, Y15")
+	}
+	g.p("rows:")
+	g.p("\tMOVQ (SI), AX")
+	if z == "Z" {
+		g.p("\tVCVTPS2PD (AX)(R9*4), Z0")
+		g.p("\tVMULPD.BCST (DX), Z0, Z0")
+		g.p("\tVCMPPD $3, Z0, Z0, K1")
+		g.p("\tKORW K1, K2, K2")
+	} else {
+		g.p("\tVCVTPS2PD (AX)(R9*4), Y0")
+		g.p("\tVBROADCASTSD (DX), Y1")
+		g.p("\tVMULPD Y1, Y0, Y0")
+		g.p("\tVCMPPD $3, Y0, Y0, Y1")
+		g.p("\tVORPD Y1, Y15, Y15")
+	}
+	g.p("\tVMOVUPD %s0, (DI)", z)
+	g.p("\tADDQ $8, SI")
+	g.p("\tADDQ $8, DX")
+	g.p("\tADDQ $%d, DI", rowBytes)
+	g.p("\tDECQ CX")
+	g.p("\tJNZ rows")
+	g.p("\tMOVQ 32(R8), CX // P")
+	g.p("\tSUBQ 24(R8), CX")
+	g.p("\tJZ padded")
+	g.p("pad:")
+	g.p("\tVMOVUPD %s%d, (DI)", z, x.infReg)
+	g.p("\tADDQ $%d, DI", rowBytes)
+	g.p("\tDECQ CX")
+	g.p("\tJNZ pad")
+	g.p("padded:")
+	if z == "Z" {
+		g.p("\tKORTESTW K2, K2")
+	} else {
+		g.p("\tVPTEST Y15, Y15")
+	}
+	g.p("\tJNZ stop")
+	g.p("\tMOVQ 56(R8), DI // buf")
+	g.p("\tMOVQ 64(R8), BX // prog")
+	g.p("\tMOVQ 72(R8), R10 // passes")
+	g.p("pass:")
+	g.p("\tMOVQ (BX), AX")
+	kinds := []int{0}
+	for s := 1; s <= L; s++ {
+		kinds = append(kinds, s, 4+s)
+	}
+	for _, k := range kinds {
+		g.p("\tCMPQ AX, $%d", k)
+		g.p("\tJEQ k%d", k)
+	}
+	g.p("\tJMP next // not reached")
+	// kind 0: bitonic sort of G contiguous rows.
+	g.kernel(0, func() {
+		for p := 0; p < L; p++ {
+			g.flip(p + 1)
+			for q := p - 1; q >= 0; q-- {
+				g.half(q)
+			}
+		}
+	})
+	for s := 1; s <= L; s++ {
+		g.kernel(s, func() {
+			g.flip(s)
+			for q := s - 2; q >= 0; q-- {
+				g.half(q)
+			}
+		})
+		g.kernel(4+s, func() {
+			for q := s - 1; q >= 0; q-- {
+				g.half(q)
+			}
+		})
+	}
+	g.p("next:")
+	g.p("\tADDQ $24, BX")
+	g.p("\tDECQ R10")
+	g.p("\tJNZ pass")
+	// Sum of rows t … t+kept−1, in order, from +0; ÷ (N−2t); to float32.
+	g.p("\tMOVQ 80(R8), AX")
+	g.p("\tIMULQ $%d, AX", rowBytes)
+	g.p("\tADDQ DI, AX")
+	g.p("\tMOVQ 88(R8), CX")
+	g.p("\tVXORPD %s0, %s0, %s0", z, z, z)
+	g.p("sum:")
+	g.p("\tVADDPD (AX), %s0, %s0", z, z)
+	g.p("\tADDQ $%d, AX", rowBytes)
+	g.p("\tDECQ CX")
+	g.p("\tJNZ sum")
+	g.p("\tMOVQ (R8), AX // dst")
+	if z == "Z" {
+		g.p("\tVDIVPD.BCST 96(R8), Z0, Z0")
+		g.p("\tVCVTPD2PS Z0, Y0")
+		g.p("\tVMOVUPS Y0, (AX)(R9*4)")
+	} else {
+		g.p("\tVBROADCASTSD 96(R8), Y1")
+		g.p("\tVDIVPD Y1, Y0, Y0")
+		g.p("\tVCVTPD2PSY Y0, X0")
+		g.p("\tVMOVUPS X0, (AX)(R9*4)")
+	}
+	g.p("\tADDQ $%d, R9", x.lanes)
+	g.p("\tJMP block")
+	g.p("stop:")
+	g.p("done:")
+	g.p("\tMOVQ R9, ret+8(FP)")
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+}
+
+func main() {
+	var out bytes.Buffer
+	out.WriteString(`// Code generated by aggregate_gen.go; DO NOT EDIT.
+
+//go:build !purego
+
+#include "textflag.h"
+
+// trimBlocksAVX512 and trimBlocksAVX2 merge blocks of 8 (AVX-512F) or 4
+// (AVX2) coordinates of the trimmed mean: the rows v_i = f64(x_i)·scale_i,
+// padded with +Inf to P rows, sorted by a bitonic network run in every lane
+// at once (compare-exchange = VMINPD/VMAXPD) as a program of passes over
+// groups of rows held in registers, then the kept rows summed in ascending
+// order from +0 and divided, as the reference does. A block holding a NaN
+// stops the loop: its first coordinate is returned. See aggregate_vector.go.
+
+`)
+	for i, x := range isas {
+		g := &gen{isa: x}
+		g.function()
+		if i > 0 {
+			out.WriteString("\n")
+		}
+		out.WriteString(g.b.String())
+	}
+	if err := os.WriteFile("aggregate_amd64.s", out.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
