@@ -14,8 +14,10 @@ import (
 // aggregate_amd64.s. AVX-512F needs the OS to save the ZMM state, which
 // x/sys/cpu checks.
 var (
-	kernelAVX512 = &vectorKernel{name: "AVX-512 x8", lanes: 8, group: 16, run: trimBlocksAVX512}
-	kernelAVX2   = &vectorKernel{name: "AVX2 x4", lanes: 4, group: 8, run: trimBlocksAVX2}
+	kernelAVX512 = &vectorKernel{name: "AVX-512 x8", lanes: 8, group: 16, rowBytes: 64, run: trimBlocksAVX512,
+		unscaled: &vectorKernel{name: "AVX-512 x16", lanes: 16, group: 16, rowBytes: 64, run: trimBlocks32AVX512}}
+	kernelAVX2 = &vectorKernel{name: "AVX2 x4", lanes: 4, group: 8, rowBytes: 32, run: trimBlocksAVX2,
+		unscaled: &vectorKernel{name: "AVX2 x8", lanes: 8, group: 8, rowBytes: 32, run: trimBlocks32AVX2}}
 )
 
 // vectorKernels returns the vector kernels this CPU runs, best first.
@@ -51,3 +53,9 @@ func trimBlocksAVX512(a *trimArgs) int
 
 //go:noescape
 func trimBlocksAVX2(a *trimArgs) int
+
+//go:noescape
+func trimBlocks32AVX512(a *trimArgs) int
+
+//go:noescape
+func trimBlocks32AVX2(a *trimArgs) int

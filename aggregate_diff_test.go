@@ -102,7 +102,9 @@ func eachMergeKernel(t *testing.T, f func(t *testing.T)) {
 	}
 }
 
-func TestTrimmedMeanMatchesReference(t *testing.T) { eachMergeKernel(t, testTrimmedMeanMatchesReference) }
+func TestTrimmedMeanMatchesReference(t *testing.T) {
+	eachMergeKernel(t, testTrimmedMeanMatchesReference)
+}
 
 func testTrimmedMeanMatchesReference(t *testing.T) {
 	r := NewRand(Hash{0xd1})
@@ -249,6 +251,9 @@ func TestTrimmedMeanTiesAndCounts(t *testing.T) {
 						}
 					}
 					scales[i] = 1
+					if (n+int(trim*100))%2 == 0 {
+						continue // every scale 1: the float32 kernels
+					}
 					switch r.Below(8) {
 					case 0:
 						scales[i] = 0
@@ -273,7 +278,7 @@ func TestTrimPlanSorts(t *testing.T) {
 	r := NewRand(Hash{0xd4})
 	for _, group := range []int{8, 16} {
 		for rows := group; rows <= 2048; rows *= 2 {
-			pl := newTrimPlan(rows, group, 1)
+			pl := newTrimPlan(rows, group, 8)
 			for trial := 0; trial < 20; trial++ {
 				v := make([]float64, rows)
 				for i := range v {

@@ -14,6 +14,7 @@ import (
 // of rows sorted in registers, and its register names.
 type isa struct {
 	name   string // function suffix
+	f32    bool   // sorts the float32 inputs themselves (every scale 1)
 	lanes  int    // float64 lanes: 8 (ZMM) or 4 (YMM)
 	group  int    // rows per in-register group (G)
 	reg    string // "Z" or "Y"
@@ -24,6 +25,8 @@ type isa struct {
 var isas = []isa{
 	{name: "AVX512", lanes: 8, group: 16, reg: "Z", spare: seq(16, 30), infReg: 30},
 	{name: "AVX2", lanes: 4, group: 8, reg: "Y", spare: seq(8, 14), infReg: 14},
+	{name: "32AVX512", f32: true, lanes: 16, group: 16, reg: "Z", spare: seq(16, 30), infReg: 30},
+	{name: "32AVX2", f32: true, lanes: 8, group: 8, reg: "Y", spare: seq(8, 14), infReg: 14},
 }
 
 func seq(lo, hi int) []int {
@@ -34,6 +37,17 @@ func seq(lo, hi int) []int {
 	return s
 }
 
+// The inputs are read 4·W bytes of each at a time, N streams apart: more
+// streams than the hardware prefetchers follow, and a burst of N cache
+// misses at the start of every block. So while a block is sorted, every
+// group of rows the passes load also prefetches the lines of prefetchRows
+// inputs that a later block reads, prefetch bytes further on (the next
+// line): R11 walks ptrs up to R12, R13 is the byte offset.
+const (
+	prefetch     = 128
+	prefetchRows = 4
+)
+
 type gen struct {
 	b    bytes.Buffer
 	isa  isa
@@ -43,6 +57,14 @@ type gen struct {
 
 func (g *gen) p(format string, args ...any) { fmt.Fprintf(&g.b, format+"\n", args...) }
 
+// ps is the element suffix of the sort's instructions.
+func (g *gen) ps() string {
+	if g.isa.f32 {
+		return "PS"
+	}
+	return "PD"
+}
+
 func (g *gen) r(i int) string { return fmt.Sprintf("%s%d", g.isa.reg, i) }
 
 // cmpx puts min(row a, row b) in row a and the max in row b (a < b).
@@ -50,8 +72,8 @@ func (g *gen) cmpx(a, b int) {
 	f := g.free[0]
 	g.free = g.free[1:]
 	pa, pb := g.phys[a], g.phys[b]
-	g.p("\tVMINPD %s, %s, %s", g.r(pb), g.r(pa), g.r(f))
-	g.p("\tVMAXPD %s, %s, %s", g.r(pb), g.r(pa), g.r(pb))
+	g.p("\tVMIN%s %s, %s, %s", g.ps(), g.r(pb), g.r(pa), g.r(f))
+	g.p("\tVMAX%s %s, %s, %s", g.ps(), g.r(pb), g.r(pa), g.r(pb))
 	g.phys[a] = f
 	g.free = append(g.free, pa)
 }
@@ -90,6 +112,14 @@ func (g *gen) kernel(kind int, body func()) {
 		g.p("\tMOVQ %d(SI), DX", 8*r)
 		g.p("\tVMOVUPD (DI)(DX*1), %s", g.r(r))
 	}
+	g.p("\tCMPQ R11, R12")
+	g.p("\tJAE nopf%d", kind)
+	for i := 0; i < prefetchRows; i++ {
+		g.p("\tMOVQ %d(R11), AX", 8*i)
+		g.p("\tPREFETCHT0 (AX)(R13*1)")
+	}
+	g.p("\tADDQ $%d, R11", 8*prefetchRows)
+	g.p("nopf%d:", kind)
 	body()
 	for r := 0; r < G; r++ {
 		g.p("\tMOVQ %d(SI), DX", 8*r)
@@ -107,44 +137,64 @@ func (g *gen) function() {
 	for 1<<L < G {
 		L++
 	}
-	rowBytes := 8 * x.lanes
+	rowBytes := 64 // a ZMM register
+	if x.reg == "Y" {
+		rowBytes = 32
+	}
 	z := x.reg
+	zmm := z == "Z"
 	g.p("// func trimBlocks%s(a *trimArgs) int", x.name)
 	g.p("TEXT ·trimBlocks%s(SB), NOSPLIT, $0-16", x.name)
 	g.p("\tMOVQ a+0(FP), R8")
 	g.p("\tMOVQ 40(R8), R9 // j = lo")
-	g.p("\tMOVQ $0x7ff0000000000000, AX")
-	if z == "Z" {
+	switch {
+	case x.f32 && zmm:
+		g.p("\tMOVL $0x7f800000, AX")
+		g.p("\tVPBROADCASTD AX, Z%d", x.infReg)
+	case x.f32:
+		g.p("\tMOVL $0x7f800000, AX")
+		g.p("\tMOVQ AX, X%d", x.infReg)
+		g.p("\tVPBROADCASTD X%d, Y%d", x.infReg, x.infReg)
+	case zmm:
+		g.p("\tMOVQ $0x7ff0000000000000, AX")
 		g.p("\tVPBROADCASTQ AX, Z%d", x.infReg)
-	} else {
+	default:
+		g.p("\tMOVQ $0x7ff0000000000000, AX")
 		g.p("\tMOVQ AX, X%d", x.infReg)
 		g.p("\tVPBROADCASTQ X%d, Y%d", x.infReg, x.infReg)
 	}
 	g.p("block:")
 	g.p("\tCMPQ R9, 48(R8)")
 	g.p("\tJGE done")
-	// Rows: v_i = f64(x_i)·scale_i, then +Inf up to P rows; NaN noted.
+	// Rows: v_i = f64(x_i)·scale_i (or x_i itself), then +Inf up to P rows;
+	// NaN noted.
 	g.p("\tMOVQ 8(R8), SI  // ptrs")
 	g.p("\tMOVQ 16(R8), DX // scales")
 	g.p("\tMOVQ 56(R8), DI // buf")
 	g.p("\tMOVQ 24(R8), CX // n")
-	if z == "Z" {
+	if zmm {
 		g.p("\tKXORW K2, K2, K2")
 	} else {
 		g.p("\tVXORPD Y15, Y15, Y15")
 	}
 	g.p("rows:")
 	g.p("\tMOVQ (SI), AX")
-	if z == "Z" {
+	switch {
+	case x.f32:
+		g.p("\tVMOVUPS (AX)(R9*4), %s0", z)
+	case zmm:
 		g.p("\tVCVTPS2PD (AX)(R9*4), Z0")
 		g.p("\tVMULPD.BCST (DX), Z0, Z0")
-		g.p("\tVCMPPD $3, Z0, Z0, K1")
-		g.p("\tKORW K1, K2, K2")
-	} else {
+	default:
 		g.p("\tVCVTPS2PD (AX)(R9*4), Y0")
 		g.p("\tVBROADCASTSD (DX), Y1")
 		g.p("\tVMULPD Y1, Y0, Y0")
-		g.p("\tVCMPPD $3, Y0, Y0, Y1")
+	}
+	if zmm {
+		g.p("\tVCMP%s $3, Z0, Z0, K1", g.ps())
+		g.p("\tKORW K1, K2, K2")
+	} else {
+		g.p("\tVCMP%s $3, Y0, Y0, Y1", g.ps())
 		g.p("\tVORPD Y1, Y15, Y15")
 	}
 	g.p("\tVMOVUPD %s0, (DI)", z)
@@ -162,12 +212,16 @@ func (g *gen) function() {
 	g.p("\tDECQ CX")
 	g.p("\tJNZ pad")
 	g.p("padded:")
-	if z == "Z" {
+	if zmm {
 		g.p("\tKORTESTW K2, K2")
 	} else {
 		g.p("\tVPTEST Y15, Y15")
 	}
 	g.p("\tJNZ stop")
+	g.p("\tMOVQ 8(R8), R11 // prefetch cursor")
+	g.p("\tMOVQ 24(R8), R12")
+	g.p("\tLEAQ (R11)(R12*8), R12")
+	g.p("\tLEAQ %d(R9*4), R13", prefetch)
 	g.p("\tMOVQ 56(R8), DI // buf")
 	g.p("\tMOVQ 64(R8), BX // prog")
 	g.p("\tMOVQ 72(R8), R10 // passes")
@@ -208,27 +262,44 @@ func (g *gen) function() {
 	g.p("\tADDQ $24, BX")
 	g.p("\tDECQ R10")
 	g.p("\tJNZ pass")
-	// Sum of rows t … t+kept−1, in order, from +0; ÷ (N−2t); to float32.
+	// Sum of rows t … t+kept−1, in order, from +0 (in float64, from the
+	// float32 rows converted exactly); ÷ (N−2t); to float32.
 	g.p("\tMOVQ 80(R8), AX")
 	g.p("\tIMULQ $%d, AX", rowBytes)
 	g.p("\tADDQ DI, AX")
 	g.p("\tMOVQ 88(R8), CX")
 	g.p("\tVXORPD %s0, %s0, %s0", z, z, z)
+	if x.f32 {
+		g.p("\tVXORPD %s1, %s1, %s1", z, z, z)
+	}
 	g.p("sum:")
-	g.p("\tVADDPD (AX), %s0, %s0", z, z)
+	if x.f32 {
+		g.p("\tVCVTPS2PD (AX), %s2", z)
+		g.p("\tVADDPD %s2, %s0, %s0", z, z, z)
+		g.p("\tVCVTPS2PD %d(AX), %s3", rowBytes/2, z)
+		g.p("\tVADDPD %s3, %s1, %s1", z, z, z)
+	} else {
+		g.p("\tVADDPD (AX), %s0, %s0", z, z)
+	}
 	g.p("\tADDQ $%d, AX", rowBytes)
 	g.p("\tDECQ CX")
 	g.p("\tJNZ sum")
 	g.p("\tMOVQ (R8), AX // dst")
-	if z == "Z" {
-		g.p("\tVDIVPD.BCST 96(R8), Z0, Z0")
-		g.p("\tVCVTPD2PS Z0, Y0")
-		g.p("\tVMOVUPS Y0, (AX)(R9*4)")
-	} else {
-		g.p("\tVBROADCASTSD 96(R8), Y1")
-		g.p("\tVDIVPD Y1, Y0, Y0")
-		g.p("\tVCVTPD2PSY Y0, X0")
-		g.p("\tVMOVUPS X0, (AX)(R9*4)")
+	halves := []int{0}
+	if x.f32 {
+		halves = []int{0, 1}
+	}
+	for _, h := range halves {
+		if zmm {
+			g.p("\tVDIVPD.BCST 96(R8), Z%d, Z%d", h, h)
+			g.p("\tVCVTPD2PS Z%d, Y%d", h, h)
+			g.p("\tVMOVUPS Y%d, %d(AX)(R9*4)", h, 32*h)
+		} else {
+			g.p("\tVBROADCASTSD 96(R8), Y4")
+			g.p("\tVDIVPD Y4, Y%d, Y%d", h, h)
+			g.p("\tVCVTPD2PSY Y%d, X%d", h, h)
+			g.p("\tVMOVUPS X%d, %d(AX)(R9*4)", h, 16*h)
+		}
 	}
 	g.p("\tADDQ $%d, R9", x.lanes)
 	g.p("\tJMP block")
@@ -249,10 +320,13 @@ func main() {
 
 // trimBlocksAVX512 and trimBlocksAVX2 merge blocks of 8 (AVX-512F) or 4
 // (AVX2) coordinates of the trimmed mean: the rows v_i = f64(x_i)·scale_i,
-// padded with +Inf to P rows, sorted by a bitonic network run in every lane
-// at once (compare-exchange = VMINPD/VMAXPD) as a program of passes over
-// groups of rows held in registers, then the kept rows summed in ascending
-// order from +0 and divided, as the reference does. A block holding a NaN
+// padded with +Inf to P rows, or, in trimBlocks32AVX512 (16 coordinates)
+// and trimBlocks32AVX2 (8), when every scale is 1, the float32 x_i
+// themselves (the same order; converted exactly to float64 to be summed),
+// sorted by a bitonic network run in every lane at once (compare-exchange =
+// VMINPD/VMAXPD or VMINPS/VMAXPS) as a program of passes over groups of
+// rows held in registers, then the kept rows summed in ascending order from
+// +0 and divided, as the reference does. A block holding a NaN
 // stops the loop: its first coordinate is returned. See aggregate_vector.go.
 
 `)

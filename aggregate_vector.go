@@ -3,6 +3,7 @@ package bistro
 import (
 	"math/bits"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -41,7 +42,7 @@ import (
 // aggregate_amd64.s reads it at fixed offsets (8 bytes a field).
 type trimArgs struct {
 	dst    *float32  // 0: the merged tensor
-	ptrs   **float32 // 8: &inputs[i][0]
+	ptrs   **float32 // 8: &inputs[i][0], then 4 more (a copy of the last)
 	scales *float64  // 16
 	n      int       // 24: N
 	rows   int       // 32: P, a power of two ≥ max(N, G)
@@ -72,23 +73,30 @@ type trimPlan struct {
 
 // vectorKernel is one implementation of the vector path.
 type vectorKernel struct {
-	name  string
-	lanes int // W
-	group int // G
-	run   func(a *trimArgs) int
-	plans sync.Map // P → *trimPlan
+	name     string
+	lanes    int // W
+	group    int // G
+	rowBytes int // a vector register
+	run      func(a *trimArgs) int
+	// unscaled, when not nil, is the kernel's twin for merges whose every
+	// scale is 1: it sorts the float32 inputs themselves, twice the lanes a
+	// register. float64(x) is exact and order-preserving, so the sorted rows
+	// are the same values in the same order; they are converted to float64
+	// as they are summed.
+	unscaled *vectorKernel
+	plans    sync.Map // P → *trimPlan
 }
 
 func (k *vectorKernel) plan(rows int) *trimPlan {
 	if p, ok := k.plans.Load(rows); ok {
 		return p.(*trimPlan)
 	}
-	p, _ := k.plans.LoadOrStore(rows, newTrimPlan(rows, k.group, k.lanes))
+	p, _ := k.plans.LoadOrStore(rows, newTrimPlan(rows, k.group, k.rowBytes))
 	return p.(*trimPlan)
 }
 
 // newTrimPlan returns the bitonic network on rows (a power of two ≥ group)
-// as passes over groups of group rows, each row lanes float64 wide.
+// as passes over groups of group rows, each row rowBytes long.
 //
 // A pass of s steps with row masks x_0 … x_{s−1} (x_0 = 2^(p+1) − 1 when it
 // opens a phase, else a single bit 2^q, as are the others) works on the
@@ -101,10 +109,9 @@ func (k *vectorKernel) plan(rows int) *trimPlan {
 // matching bit of r: the lower row of every compared pair is in the lower
 // register, where the minimum goes. Groups of fewer than G rows (s < log2 G)
 // are packed G/2^s to a pass group, by the high bits of r.
-func newTrimPlan(rows, group, lanes int) *trimPlan {
+func newTrimPlan(rows, group, rowBytes int) *trimPlan {
 	L := bits.Len(uint(group)) - 1
 	K := bits.Len(uint(rows)) - 1
-	rowBytes := int64(8 * lanes)
 	pl := &trimPlan{}
 	add := func(kind int, tab []int64) {
 		pl.tabs = append(pl.tabs, tab)
@@ -112,7 +119,7 @@ func newTrimPlan(rows, group, lanes int) *trimPlan {
 	}
 	tab := make([]int64, rows)
 	for r := range tab {
-		tab[r] = int64(r) * rowBytes
+		tab[r] = int64(r * rowBytes)
 	}
 	add(0, tab)
 	type step struct {
@@ -157,7 +164,7 @@ func newTrimPlan(rows, group, lanes int) *trimPlan {
 							row ^= y[k]
 						}
 					}
-					tab = append(tab, int64(row)*rowBytes)
+					tab = append(tab, int64(row*rowBytes))
 				}
 			}
 			add(kind, tab)
@@ -178,7 +185,13 @@ const vectorChunk = 2048
 // inputs are shorter than dst.
 func mergeTrimmedVector(k *vectorKernel, dst []float32, inputs [][]float32, scales []float64, trim int) bool {
 	n := len(inputs)
-	if k == nil || len(dst) < k.lanes || len(scales) < n {
+	if k == nil || len(scales) < n {
+		return false
+	}
+	if k.unscaled != nil && !slices.ContainsFunc(scales[:n], func(s float64) bool { return s != 1 }) {
+		k = k.unscaled
+	}
+	if len(dst) < k.lanes {
 		return false
 	}
 	for _, in := range inputs {
@@ -188,9 +201,11 @@ func mergeTrimmedVector(k *vectorKernel, dst []float32, inputs [][]float32, scal
 	}
 	rows := max(1<<bits.Len(uint(n-1)), k.group)
 	plan := k.plan(rows)
-	ptrs := make([]*float32, n)
-	for i, in := range inputs {
-		ptrs[i] = &in[0]
+	// The kernels prefetch from ptrs four at a time: a few more entries,
+	// repeating the last, keep them inside the array.
+	ptrs := make([]*float32, n+4)
+	for i := range ptrs {
+		ptrs[i] = &inputs[min(i, n-1)][0]
 	}
 	m := len(dst)
 	chunks := (m + vectorChunk - 1) / vectorChunk

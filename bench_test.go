@@ -194,6 +194,7 @@ func BenchmarkAggregate(b *testing.B) {
 			copyTime := benchCopyTime(cs)
 			emit := func(int, []float32) error { return nil }
 			b.SetBytes(int64(n * values * 4))
+			cpu0 := processCPU()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, _, err := MergeStream(trimmed, idx, ss, emit); err != nil {
@@ -201,6 +202,9 @@ func BenchmarkAggregate(b *testing.B) {
 				}
 			}
 			b.StopTimer()
+			// CPU time (all threads) per merge: on a shared machine, the
+			// figure that other processes disturb least.
+			b.ReportMetric((processCPU()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/op")
 			perMerge := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(copyTime/perMerge, "x-memcpy")
 			b.ReportMetric(float64(n*values*4)/copyTime/1e9, "memcpy-GB/s")
