@@ -15,9 +15,11 @@ import (
 // x/sys/cpu checks.
 var (
 	kernelAVX512 = &vectorKernel{name: "AVX-512 x8", lanes: 8, group: 16, rowBytes: 64, run: trimBlocksAVX512,
-		unscaled: &vectorKernel{name: "AVX-512 x16", lanes: 16, group: 16, rowBytes: 64, run: trimBlocks32AVX512}}
+		unscaled: &vectorKernel{name: "AVX-512 x16", lanes: 16, group: 16, rowBytes: 64, run: trimBlocks32AVX512},
+		mixed:    &vectorKernel{name: "AVX-512 x16 mixed", lanes: 16, group: 16, rowBytes: 64, run: trimBlocksMixAVX512}}
 	kernelAVX2 = &vectorKernel{name: "AVX2 x4", lanes: 4, group: 8, rowBytes: 32, run: trimBlocksAVX2,
-		unscaled: &vectorKernel{name: "AVX2 x8", lanes: 8, group: 8, rowBytes: 32, run: trimBlocks32AVX2}}
+		unscaled: &vectorKernel{name: "AVX2 x8", lanes: 8, group: 8, rowBytes: 32, run: trimBlocks32AVX2},
+		mixed:    &vectorKernel{name: "AVX2 x8 mixed", lanes: 8, group: 8, rowBytes: 32, run: trimBlocksMixAVX2}}
 )
 
 // vectorKernels returns the vector kernels this CPU runs, best first.
@@ -59,3 +61,9 @@ func trimBlocks32AVX512(a *trimArgs) int
 
 //go:noescape
 func trimBlocks32AVX2(a *trimArgs) int
+
+//go:noescape
+func trimBlocksMixAVX512(a *trimArgs) int
+
+//go:noescape
+func trimBlocksMixAVX2(a *trimArgs) int

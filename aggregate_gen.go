@@ -15,6 +15,7 @@ import (
 type isa struct {
 	name   string // function suffix
 	f32    bool   // sorts the float32 inputs themselves (every scale 1)
+	mix    bool   // f32, then inserts the few scaled contributions
 	lanes  int    // float64 lanes: 8 (ZMM) or 4 (YMM)
 	group  int    // rows per in-register group (G)
 	reg    string // "Z" or "Y"
@@ -27,6 +28,8 @@ var isas = []isa{
 	{name: "AVX2", lanes: 4, group: 8, reg: "Y", spare: seq(8, 14), infReg: 14},
 	{name: "32AVX512", f32: true, lanes: 16, group: 16, reg: "Z", spare: seq(16, 30), infReg: 30},
 	{name: "32AVX2", f32: true, lanes: 8, group: 8, reg: "Y", spare: seq(8, 14), infReg: 14},
+	{name: "MixAVX512", f32: true, mix: true, lanes: 16, group: 16, reg: "Z", spare: seq(16, 30), infReg: 30},
+	{name: "MixAVX2", f32: true, mix: true, lanes: 8, group: 8, reg: "Y", spare: seq(8, 14), infReg: 14},
 }
 
 func seq(lo, hi int) []int {
@@ -262,8 +265,25 @@ func (g *gen) function() {
 	g.p("\tADDQ $24, BX")
 	g.p("\tDECQ R10")
 	g.p("\tJNZ pass")
-	// Sum of rows t … t+kept−1, in order, from +0 (in float64, from the
-	// float32 rows converted exactly); ÷ (N−2t); to float32.
+	if x.mix {
+		g.mixTail(rowBytes)
+	} else {
+		g.sumTail(rowBytes)
+	}
+	g.p("stop:")
+	g.p("done:")
+	g.p("\tMOVQ R9, ret+8(FP)")
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+}
+
+// sumTail sums rows t … t+kept−1 of the block, in order, from +0 (in
+// float64; float32 rows converted exactly), divides by N−2t, rounds to
+// float32, stores the W results and goes on to the next block.
+func (g *gen) sumTail(rowBytes int) {
+	x := g.isa
+	z := x.reg
+	zmm := z == "Z"
 	g.p("\tMOVQ 80(R8), AX")
 	g.p("\tIMULQ $%d, AX", rowBytes)
 	g.p("\tADDQ DI, AX")
@@ -303,11 +323,117 @@ func (g *gen) function() {
 	}
 	g.p("\tADDQ $%d, R9", x.lanes)
 	g.p("\tJMP block")
-	g.p("stop:")
-	g.p("done:")
-	g.p("\tMOVQ R9, ret+8(FP)")
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
+}
+
+// mixTail finishes a block of the mixed kernels: the block holds the
+// unscaled contributions sorted as float32. For each half of the lanes, the
+// first R = N−t sorted rows go to the float64 work rows (+Inf past the
+// block's P rows); each scaled contribution's v = f64(x)·scale is inserted
+// in order — out[i] = min(max(old[i−1], v), old[i]), old[−1] = −Inf, the
+// rows past R dropped, as only sorted positions below N−t are summed — and
+// rows t … R−1 are summed from +0, divided, rounded and stored. A NaN among
+// the scaled values stops the loop at this block.
+func (g *gen) mixTail(rowBytes int) {
+	x := g.isa
+	z := x.reg
+	zmm := z == "Z"
+	pinf, ninf := 28, 29
+	if !zmm {
+		pinf, ninf = 12, 13
+	}
+	g.p("\tMOVQ $0x7ff0000000000000, AX")
+	g.p("\tMOVQ $0xfff0000000000000, BX")
+	if zmm {
+		g.p("\tVPBROADCASTQ AX, Z%d", pinf)
+		g.p("\tVPBROADCASTQ BX, Z%d", ninf)
+	} else {
+		g.p("\tMOVQ AX, X%d", pinf)
+		g.p("\tVPBROADCASTQ X%d, Y%d", pinf, pinf)
+		g.p("\tMOVQ BX, X%d", ninf)
+		g.p("\tVPBROADCASTQ X%d, Y%d", ninf, ninf)
+	}
+	half := rowBytes / 2 // bytes of float32 in half the lanes
+	for h := 0; h < 2; h++ {
+		// float32 rows → float64 work rows.
+		g.p("\tMOVQ 56(R8), SI // buf")
+		g.p("\tMOVQ 128(R8), DI // work")
+		g.p("\tMOVQ 136(R8), CX // R")
+		g.p("\tMOVQ 32(R8), DX // P")
+		g.p("conv%d:", h)
+		g.p("\tVCVTPS2PD %d(SI), %s0", h*half, z)
+		g.p("\tVMOVUPD %s0, (DI)", z)
+		g.p("\tADDQ $%d, SI", rowBytes)
+		g.p("\tADDQ $%d, DI", rowBytes)
+		g.p("\tDECQ CX")
+		g.p("\tJZ conved%d", h)
+		g.p("\tDECQ DX")
+		g.p("\tJNZ conv%d", h)
+		g.p("convpad%d:", h)
+		g.p("\tVMOVUPD %s%d, (DI)", z, pinf)
+		g.p("\tADDQ $%d, DI", rowBytes)
+		g.p("\tDECQ CX")
+		g.p("\tJNZ convpad%d", h)
+		g.p("conved%d:", h)
+		// Insert the scaled contributions.
+		g.p("\tMOVQ 104(R8), SI // scaled ptrs")
+		g.p("\tMOVQ 112(R8), DX // their scales")
+		g.p("\tMOVQ 120(R8), R10 // k")
+		g.p("ins%d:", h)
+		g.p("\tMOVQ (SI), AX")
+		if zmm {
+			g.p("\tVCVTPS2PD %d(AX)(R9*4), Z1", h*32)
+			g.p("\tVMULPD.BCST (DX), Z1, Z1")
+			g.p("\tVCMPPD $3, Z1, Z1, K1")
+			g.p("\tKORTESTW K1, K1")
+		} else {
+			g.p("\tVCVTPS2PD %d(AX)(R9*4), Y1", h*16)
+			g.p("\tVBROADCASTSD (DX), Y2")
+			g.p("\tVMULPD Y2, Y1, Y1")
+			g.p("\tVCMPPD $3, Y1, Y1, Y2")
+			g.p("\tVPTEST Y2, Y2")
+		}
+		g.p("\tJNZ stop")
+		g.p("\tMOVQ 128(R8), DI")
+		g.p("\tMOVQ 136(R8), CX")
+		g.p("\tVMOVUPD %s%d, %s2", z, ninf, z)
+		g.p("insrow%d:", h)
+		g.p("\tVMOVUPD (DI), %s3", z)
+		g.p("\tVMAXPD %s1, %s2, %s4", z, z, z)
+		g.p("\tVMINPD %s3, %s4, %s4", z, z, z)
+		g.p("\tVMOVUPD %s4, (DI)", z)
+		g.p("\tVMOVUPD %s3, %s2", z, z)
+		g.p("\tADDQ $%d, DI", rowBytes)
+		g.p("\tDECQ CX")
+		g.p("\tJNZ insrow%d", h)
+		g.p("\tADDQ $8, SI")
+		g.p("\tADDQ $8, DX")
+		g.p("\tDECQ R10")
+		g.p("\tJNZ ins%d", h)
+		// Sum rows t … R−1.
+		g.p("\tMOVQ 80(R8), AX")
+		g.p("\tIMULQ $%d, AX", rowBytes)
+		g.p("\tADDQ 128(R8), AX")
+		g.p("\tMOVQ 88(R8), CX")
+		g.p("\tVXORPD %s0, %s0, %s0", z, z, z)
+		g.p("msum%d:", h)
+		g.p("\tVADDPD (AX), %s0, %s0", z, z)
+		g.p("\tADDQ $%d, AX", rowBytes)
+		g.p("\tDECQ CX")
+		g.p("\tJNZ msum%d", h)
+		g.p("\tMOVQ (R8), AX // dst")
+		if zmm {
+			g.p("\tVDIVPD.BCST 96(R8), Z0, Z0")
+			g.p("\tVCVTPD2PS Z0, Y0")
+			g.p("\tVMOVUPS Y0, %d(AX)(R9*4)", 32*h)
+		} else {
+			g.p("\tVBROADCASTSD 96(R8), Y4")
+			g.p("\tVDIVPD Y4, Y0, Y0")
+			g.p("\tVCVTPD2PSY Y0, X0")
+			g.p("\tVMOVUPS X0, %d(AX)(R9*4)", 16*h)
+		}
+	}
+	g.p("\tADDQ $%d, R9", x.lanes)
+	g.p("\tJMP block")
 }
 
 func main() {

@@ -3,7 +3,6 @@ package bistro
 import (
 	"math/bits"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -53,6 +52,13 @@ type trimArgs struct {
 	trim   int       // 80: t
 	kept   int       // 88: N − 2t
 	div    float64   // 96: f64(N − 2t)
+	// The mixed kernels only (vectorKernel.mixed): then ptrs, scales and n
+	// are the unscaled contributions, rows is P for them alone, and
+	scaledPtrs   **float32 // 104: the others', &inputs[i][0]
+	scaledScales *float64  // 112: their scales
+	scaled       int       // 120: k, how many
+	work         *float64  // 128: (N − t) rows of W/2 float64
+	workRows     int       // 136: N − t
 }
 
 // trimPass is one pass of the program: kind selects the in-register steps
@@ -84,7 +90,12 @@ type vectorKernel struct {
 	// are the same values in the same order; they are converted to float64
 	// as they are summed.
 	unscaled *vectorKernel
-	plans    sync.Map // P → *trimPlan
+	// mixed, when not nil, is the twin for merges where at most maxMixed
+	// contributions have a scale other than 1 (clipped ones): it sorts the
+	// others as unscaled does, then inserts each scaled one into the sorted
+	// rows in float64 (two operations a row, against a sort's 2·log² P).
+	mixed *vectorKernel
+	plans sync.Map // P → *trimPlan
 }
 
 func (k *vectorKernel) plan(rows int) *trimPlan {
@@ -173,6 +184,19 @@ func newTrimPlan(rows, group, rowBytes int) *trimPlan {
 	return pl
 }
 
+// maxMixed is the most scaled contributions the mixed kernels insert; past
+// it, sorting every value in float64 costs less.
+const maxMixed = 8
+
+// countOnes returns how many of s are exactly 1.
+func countOnes(s []float64) int {
+	c := 0
+	for _, v := range s {
+		c += b2i(v == 1)
+	}
+	return c
+}
+
 // vectorChunk is the number of coordinates a goroutine takes at a time.
 const vectorChunk = 2048
 
@@ -188,24 +212,47 @@ func mergeTrimmedVector(k *vectorKernel, dst []float32, inputs [][]float32, scal
 	if k == nil || len(scales) < n {
 		return false
 	}
-	if k.unscaled != nil && !slices.ContainsFunc(scales[:n], func(s float64) bool { return s != 1 }) {
-		k = k.unscaled
-	}
-	if len(dst) < k.lanes {
-		return false
-	}
 	for _, in := range inputs {
 		if len(in) < len(dst) {
 			return false
 		}
 	}
-	rows := max(1<<bits.Len(uint(n-1)), k.group)
+	// The contributions to sort (all, or the unscaled ones for the mixed
+	// kernels) and the scaled ones to insert.
+	sorted, sortedScales := inputs, scales[:n]
+	var inserted [][]float32
+	var insertedScales []float64
+	switch scaled := n - countOnes(scales[:n]); {
+	case scaled == 0 && k.unscaled != nil:
+		k = k.unscaled
+	case scaled <= maxMixed && scaled < n && k.mixed != nil:
+		k = k.mixed
+		sorted, sortedScales = nil, nil
+		for i, s := range scales[:n] {
+			if s == 1 {
+				sorted = append(sorted, inputs[i])
+				sortedScales = append(sortedScales, 1)
+			} else {
+				inserted = append(inserted, inputs[i])
+				insertedScales = append(insertedScales, s)
+			}
+		}
+	}
+	if len(dst) < k.lanes {
+		return false
+	}
+	ns := len(sorted)
+	rows := max(1<<bits.Len(uint(ns-1)), k.group)
 	plan := k.plan(rows)
 	// The kernels prefetch from ptrs four at a time: a few more entries,
 	// repeating the last, keep them inside the array.
-	ptrs := make([]*float32, n+4)
+	ptrs := make([]*float32, ns+4)
 	for i := range ptrs {
-		ptrs[i] = &inputs[min(i, n-1)][0]
+		ptrs[i] = &sorted[min(i, ns-1)][0]
+	}
+	var insPtrs []*float32
+	for _, in := range inserted {
+		insPtrs = append(insPtrs, &in[0])
 	}
 	m := len(dst)
 	chunks := (m + vectorChunk - 1) / vectorChunk
@@ -213,8 +260,13 @@ func mergeTrimmedVector(k *vectorKernel, dst []float32, inputs [][]float32, scal
 	work := func() {
 		buf := make([]float64, rows*k.lanes)
 		var col []float64
-		a := trimArgs{dst: &dst[0], ptrs: &ptrs[0], scales: &scales[0], n: n, rows: rows, buf: &buf[0],
+		a := trimArgs{dst: &dst[0], ptrs: &ptrs[0], scales: &sortedScales[0], n: ns, rows: rows, buf: &buf[0],
 			prog: &plan.passes[0], passes: len(plan.passes), trim: trim, kept: n - 2*trim, div: float64(n - 2*trim)}
+		if len(inserted) > 0 {
+			work := make([]float64, (n-trim)*k.rowBytes/8)
+			a.scaledPtrs, a.scaledScales, a.scaled = &insPtrs[0], &insertedScales[0], len(inserted)
+			a.work, a.workRows = &work[0], n-trim
+		}
 		portable := func(lo, hi int) {
 			if col == nil {
 				col = make([]float64, vectorChunk*n)
