@@ -2,6 +2,7 @@ package bistro
 
 import (
 	"math"
+	"runtime"
 	"sort"
 	"testing"
 
@@ -341,4 +342,37 @@ func passSteps(kind, group int) []int {
 		}
 	}
 	return steps
+}
+
+// The merge is the same bits on any number of CPUs: every coordinate is
+// computed by one goroutine on its own, whatever the chunking.
+func TestTrimmedMeanGOMAXPROCS(t *testing.T) {
+	eachMergeKernel(t, func(t *testing.T) {
+		r := NewRand(Hash{0xd5})
+		n, m := 37, 3*vectorChunk+13
+		inputs := make([][]float32, n)
+		scales := make([]float64, n)
+		for i := range inputs {
+			inputs[i] = make([]float32, m)
+			for j := range inputs[i] {
+				inputs[i][j] = diffValue(r, true)
+			}
+			scales[i] = 1
+			if i%5 == 0 {
+				scales[i] = 0.75
+			}
+		}
+		agg := TrimmedMean{ClipFactor: 2, Trim: 0.2, MedianBelow: 5}
+		want := make([]float32, m)
+		referenceTrimmedMerge(agg, want, inputs, scales)
+		for _, procs := range []int{1, 2, 3, 8} {
+			prev := runtime.GOMAXPROCS(procs)
+			got := make([]float32, m)
+			agg.Merge(got, inputs, scales)
+			runtime.GOMAXPROCS(prev)
+			for j := range want {
+				require.Equal(t, math.Float32bits(want[j]), math.Float32bits(got[j]), "GOMAXPROCS %d coord %d", procs, j)
+			}
+		}
+	})
 }

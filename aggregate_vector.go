@@ -36,9 +36,23 @@ import (
 // q = p−1 … 0) is cut into passes of log2 G steps. Rows of a group are
 // chosen so that every step compares register r with r ^ mask and puts the
 // minimum in the lower register (see newTrimPlan).
+//
+// Each instruction set has three kernels. The float64 one above sorts v for
+// any scales. When every scale is 1 (no contribution clipped, the common
+// case), the unscaled kernel sorts the float32 inputs themselves, twice the
+// lanes a register (VMINPS/VMAXPS): float64(x) is exact and keeps the order,
+// so its sorted rows, converted as they are summed, are the same values in
+// the same order. When 1 to maxMixed contributions are clipped, the mixed
+// kernel sorts the others as float32 and inserts each clipped v into the
+// sorted float64 rows, row i becoming min(max(row i−1, v), row i) — two
+// operations a row against the 2·log² P of sorting everything in float64.
+//
+// Measured on AMD Zen 4 (2 cores, BenchmarkAggregate/merge): the merge alone
+// runs at 0.3–0.6× a memcpy of its input bytes for 64 and 256 contributions,
+// against 0.03–0.06× for the selection code it replaced.
 
-// trimArgs is the argument block of trimBlocksAVX512 and trimBlocksAVX2;
-// aggregate_amd64.s reads it at fixed offsets (8 bytes a field).
+// trimArgs is the argument block of the kernels (trimBlocks…, aggregate_amd64.s),
+// which read it at fixed offsets (8 bytes a field).
 type trimArgs struct {
 	dst    *float32  // 0: the merged tensor
 	ptrs   **float32 // 8: &inputs[i][0], then 4 more (a copy of the last)
