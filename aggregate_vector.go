@@ -60,7 +60,7 @@ type trimArgs struct {
 	n      int       // 24: N
 	rows   int       // 32: P, a power of two ≥ max(N, G)
 	lo, hi int       // 40, 48: coordinates to merge; hi − lo a multiple of W
-	buf    *float64  // 56: P·W float64
+	buf    *float64  // 56: P rows of a vector register
 	prog   *trimPass // 64
 	passes int       // 72
 	trim   int       // 80: t
@@ -272,18 +272,18 @@ func mergeTrimmedVector(k *vectorKernel, dst []float32, inputs [][]float32, scal
 	chunks := (m + vectorChunk - 1) / vectorChunk
 	var next atomic.Int64
 	work := func() {
-		buf := make([]float64, rows*k.lanes)
+		buf := make([]float64, rows*k.rowBytes/8)
 		var col []float64
 		a := trimArgs{dst: &dst[0], ptrs: &ptrs[0], scales: &sortedScales[0], n: ns, rows: rows, buf: &buf[0],
 			prog: &plan.passes[0], passes: len(plan.passes), trim: trim, kept: n - 2*trim, div: float64(n - 2*trim)}
 		if len(inserted) > 0 {
-			work := make([]float64, (n-trim)*k.rowBytes/8)
+			rows64 := make([]float64, (n-trim)*k.rowBytes/8)
 			a.scaledPtrs, a.scaledScales, a.scaled = &insPtrs[0], &insertedScales[0], len(inserted)
-			a.work, a.workRows = &work[0], n-trim
+			a.work, a.workRows = &rows64[0], n-trim
 		}
-		portable := func(lo, hi int) {
+		portable := func(lo, hi int) { // hi − lo ≤ W
 			if col == nil {
-				col = make([]float64, vectorChunk*n)
+				col = make([]float64, k.lanes*n)
 			}
 			mergeColumns(dst, inputs, scales, lo, hi, trim, false, col)
 		}
