@@ -376,3 +376,17 @@ func TestTrimmedMeanGOMAXPROCS(t *testing.T) {
 		}
 	})
 }
+
+// The mixed kernels take a few clipped contributions, fewer as N shrinks.
+func TestMixedPays(t *testing.T) {
+	for _, c := range []struct {
+		scaled, n, trim int
+		want            bool
+	}{
+		{1, 256, 51, true}, {7, 256, 51, true}, {8, 256, 51, false},
+		{1, 64, 12, true}, {4, 64, 12, true}, {5, 64, 12, false},
+		{1, 2, 0, false}, {64, 64, 12, false},
+	} {
+		require.Equal(t, c.want, mixedPays(c.scaled, c.n, c.trim), "%+v", c)
+	}
+}

@@ -42,7 +42,7 @@ import (
 // case), the unscaled kernel sorts the float32 inputs themselves, twice the
 // lanes a register (VMINPS/VMAXPS): float64(x) is exact and keeps the order,
 // so its sorted rows, converted as they are summed, are the same values in
-// the same order. When 1 to maxMixed contributions are clipped, the mixed
+// the same order. When a few contributions are clipped (mixedPays), the mixed
 // kernel sorts the others as float32 and inserts each clipped v into the
 // sorted float64 rows, row i becoming min(max(row i−1, v), row i) — two
 // operations a row against the 2·log² P of sorting everything in float64.
@@ -104,8 +104,8 @@ type vectorKernel struct {
 	// are the same values in the same order; they are converted to float64
 	// as they are summed.
 	unscaled *vectorKernel
-	// mixed, when not nil, is the twin for merges where at most maxMixed
-	// contributions have a scale other than 1 (clipped ones): it sorts the
+	// mixed, when not nil, is the twin for merges where a few contributions
+	// have a scale other than 1 (clipped ones, see mixedPays): it sorts the
 	// others as unscaled does, then inserts each scaled one into the sorted
 	// rows in float64 (two operations a row, against a sort's 2·log² P).
 	mixed *vectorKernel
@@ -198,9 +198,15 @@ func newTrimPlan(rows, group, rowBytes int) *trimPlan {
 	return pl
 }
 
-// maxMixed is the most scaled contributions the mixed kernels insert; past
-// it, sorting every value in float64 costs less.
-const maxMixed = 8
+// mixedPays reports whether the mixed kernel should merge N contributions of
+// which scaled are clipped: inserting one costs about three operations per
+// row kept below N−t, sorting all of them in float64 rather than as float32
+// about one per comparator of the network on P rows, both per lane.
+func mixedPays(scaled, n, trim int) bool {
+	rows := 1 << bits.Len(uint(n-1))
+	k := bits.Len(uint(rows)) - 1
+	return scaled < n && 3*scaled*(n-trim) <= rows/2*k*(k+1)/2
+}
 
 // countOnes returns how many of s are exactly 1.
 func countOnes(s []float64) int {
@@ -239,7 +245,7 @@ func mergeTrimmedVector(k *vectorKernel, dst []float32, inputs [][]float32, scal
 	switch scaled := n - countOnes(scales[:n]); {
 	case scaled == 0 && k.unscaled != nil:
 		k = k.unscaled
-	case scaled <= maxMixed && scaled < n && k.mixed != nil:
+	case k.mixed != nil && mixedPays(scaled, n, trim):
 		k = k.mixed
 		sorted, sortedScales = nil, nil
 		for i, s := range scales[:n] {
