@@ -16,7 +16,7 @@ type isa struct {
 	name   string // function suffix
 	f32    bool   // sorts the float32 inputs themselves (every scale 1)
 	mix    bool   // f32, then inserts the few scaled contributions
-	lanes  int    // float64 lanes: 8 (ZMM) or 4 (YMM)
+	lanes  int    // W, coordinates a block: 8 or 4 float64, 16 or 8 float32
 	group  int    // rows per in-register group (G)
 	reg    string // "Z" or "Y"
 	spare  []int  // registers free for renaming
@@ -44,8 +44,8 @@ func seq(lo, hi int) []int {
 // streams than the hardware prefetchers follow, and a burst of N cache
 // misses at the start of every block. So while a block is sorted, every
 // group of rows the passes load also prefetches the lines of prefetchRows
-// inputs that a later block reads, prefetch bytes further on (the next
-// line): R11 walks ptrs up to R12, R13 is the byte offset.
+// inputs that a later block reads, prefetch bytes past this block's start
+// (two lines on): R11 walks ptrs up to R12, R13 is the byte offset.
 const (
 	prefetch     = 128
 	prefetchRows = 4
@@ -134,6 +134,9 @@ func (g *gen) kernel(kind int, body func()) {
 	g.p("\tJMP next")
 }
 
+// function emits one kernel: for each block of W coordinates from lo to hi,
+// the rows, the passes of the program, then sumTail or mixTail. It uses
+// nothing past AVX-512F (ZMM) or AVX2 (YMM).
 func (g *gen) function() {
 	x := g.isa
 	G, L := x.group, 0
