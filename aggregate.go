@@ -80,11 +80,13 @@ func (a TrimmedMean) Scales(norms []float64) []float64 {
 
 // Merge writes the trimmed mean (or median) of every coordinate into dst.
 // The result is, bit for bit, the sum of the kept values in ascending order
-// in float64 divided by N−2t and rounded once to float32 (SPEC.md §9); it is
-// computed by selection rather than by sorting every coordinate (see
-// trimmedColumn), in blocks of coordinates spread over the CPUs. Every
-// coordinate is computed by one goroutine on its own, so parallelism cannot
-// change a bit.
+// in float64 divided by N−2t and rounded once to float32 (SPEC.md §9). Where
+// the CPU has AVX2 or AVX-512F, the trimmed mean sorts W coordinates at once
+// with a sorting network in SIMD lanes (aggregate_vector.go); otherwise, and
+// for the median, it is computed by selection rather than by sorting every
+// coordinate (see trimmedColumn). Either way it runs in blocks of
+// coordinates spread over the CPUs, and every coordinate is computed by one
+// goroutine on its own, so parallelism cannot change a bit.
 func (a TrimmedMean) Merge(dst []float32, inputs [][]float32, scales []float64) {
 	n := len(inputs)
 	if n == 0 {
@@ -96,22 +98,33 @@ func (a TrimmedMean) Merge(dst []float32, inputs [][]float32, scales []float64) 
 	if 2*trim >= n {
 		trim = (n - 1) / 2
 	}
+	if !median && mergeTrimmedVector(mergeKernel, dst, inputs, scales, trim) {
+		return
+	}
 	forBlocks(len(dst), n, func(lo, hi int, col []float64) {
-		gather(col, inputs, scales, lo, hi)
-		for j := lo; j < hi; j++ {
-			c := col[(j-lo)*n : (j-lo+1)*n]
-			if median {
-				insertionSort(c)
-				if n%2 == 1 {
-					dst[j] = float32(c[n/2])
-				} else {
-					dst[j] = float32((c[n/2-1] + c[n/2]) / 2)
-				}
-				continue
-			}
-			dst[j] = trimmedColumn(c, trim)
-		}
+		mergeColumns(dst, inputs, scales, lo, hi, trim, median, col)
 	})
+}
+
+// mergeColumns is the portable merge of coordinates [lo, hi): the median of
+// each, or its trimmed mean with t values dropped at each end. col holds at
+// least (hi−lo)·N values.
+func mergeColumns(dst []float32, inputs [][]float32, scales []float64, lo, hi, trim int, median bool, col []float64) {
+	n := len(inputs)
+	gather(col, inputs, scales, lo, hi)
+	for j := lo; j < hi; j++ {
+		c := col[(j-lo)*n : (j-lo+1)*n]
+		if median {
+			insertionSort(c)
+			if n%2 == 1 {
+				dst[j] = float32(c[n/2])
+			} else {
+				dst[j] = float32((c[n/2-1] + c[n/2]) / 2)
+			}
+			continue
+		}
+		dst[j] = trimmedColumn(c, trim)
+	}
 }
 
 // mergeBlock is the number of coordinates gathered at once: the inputs are
