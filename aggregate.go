@@ -440,7 +440,9 @@ type Streamed struct {
 	// otherwise Read is called.
 	Values [][]float32
 	// Read fills dst (len(indices[t])) with tensor t's values. MergeStream
-	// calls it at most once per tensor, in layout order, on one goroutine.
+	// calls it at most once per tensor, in layout order, for each
+	// contribution; the reads of different contributions run concurrently
+	// (up to GOMAXPROCS at once).
 	Read func(t int, dst []float32) error
 }
 
@@ -488,25 +490,38 @@ func MergeStream(agg Aggregator, indices Indices, contributions []Streamed, emit
 	bufs := make([][]float32, len(kept))
 	inputs := make([][]float32, len(kept))
 	merged := make([]float32, largest)
+	var reads []int // the contributions read through Read
+	for i, c := range kept {
+		switch {
+		case c.Values != nil:
+			if len(c.Values) != len(indices) {
+				return nil, nil, fmt.Errorf("%w: uid %d has %d tensors, want %d", ErrWrongShape, c.UID, len(c.Values), len(indices))
+			}
+		case c.Read != nil:
+			bufs[i] = make([]float32, largest)
+			reads = append(reads, i)
+		default:
+			return nil, nil, fmt.Errorf("bistro: merge: uid %d has neither Values nor Read", c.UID)
+		}
+	}
+	errs := make([]error, len(kept))
 	for t, ix := range indices {
+		// The reads of tensor t, spread over the CPUs (file reads and their
+		// copies are most of a streamed merge's time beside the merge
+		// itself); the first failing contribution in uid order is the error.
+		forEach(len(reads), func(k int) {
+			i := reads[k]
+			errs[i] = kept[i].Read(t, bufs[i][:len(ix)])
+		})
 		for i, c := range kept {
-			var v []float32
-			switch {
-			case c.Values != nil:
-				if len(c.Values) != len(indices) {
-					return nil, nil, fmt.Errorf("%w: uid %d has %d tensors, want %d", ErrWrongShape, c.UID, len(c.Values), len(indices))
-				}
+			if errs[i] != nil {
+				return nil, nil, fmt.Errorf("bistro: merge: uid %d tensor %d: %w", c.UID, t, errs[i])
+			}
+			v := bufs[i]
+			if v == nil {
 				v = c.Values[t]
-			case c.Read != nil:
-				if bufs[i] == nil {
-					bufs[i] = make([]float32, largest)
-				}
-				v = bufs[i][:len(ix)]
-				if err := c.Read(t, v); err != nil {
-					return nil, nil, fmt.Errorf("bistro: merge: uid %d tensor %d: %w", c.UID, t, err)
-				}
-			default:
-				return nil, nil, fmt.Errorf("bistro: merge: uid %d has neither Values nor Read", c.UID)
+			} else {
+				v = v[:len(ix)]
 			}
 			if len(v) != len(ix) {
 				return nil, nil, fmt.Errorf("%w: uid %d tensor %d has %d values, want %d", ErrWrongShape, c.UID, t, len(v), len(ix))
@@ -519,6 +534,28 @@ func MergeStream(agg Aggregator, indices Indices, contributions []Streamed, emit
 		}
 	}
 	return manifest, dropped, nil
+}
+
+// forEach calls fn(k) for every k in [0, n) on up to GOMAXPROCS goroutines
+// and returns when all are done.
+func forEach(n int, fn func(k int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for k := range n {
+			fn(k)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+				fn(k)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // ThetaHash returns the SHA-256 of a model's full parameters θ (SPEC.md

@@ -25,6 +25,7 @@
 package localnet
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 
@@ -62,6 +63,10 @@ type Options struct {
 	// Seed makes the run reproducible: keys are fixed, and the chain's
 	// block hashes, θ₀ and the validators' samplers derive from it.
 	Seed string
+	// SamplerSeed, when set, replaces Seed for the validators' samplers
+	// only: the same network with other private draws (how much of a
+	// miner's pay is the luck of being sampled).
+	SamplerSeed string
 	// Dir holds the buckets and the validators' state; "" uses a temporary
 	// directory removed at the end. InMemory keeps buckets in memory instead.
 	Dir      string
@@ -629,7 +634,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		if pt.role == "validator" {
 			vo := bistro.ValidatorOptions{
-				Sampler: bistro.NewSeededSampler(derive(opts.Seed, "sampler", int(pt.uid))), SampleSize: opts.SampleSize,
+				Sampler: bistro.NewSeededSampler(derive(cmp.Or(opts.SamplerSeed, opts.Seed), "sampler", int(pt.uid))), SampleSize: opts.SampleSize,
 				Aggregator: opts.Aggregator,
 			}
 			{

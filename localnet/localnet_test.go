@@ -141,6 +141,21 @@ func TestDeterministic(t *testing.T) {
 	jb, _ := json.Marshal(b)
 	assert.JSONEq(t, string(ja), string(jb), "the same seed gives the same report")
 
+	o.SamplerSeed = o.Seed
+	o.Dir = t.TempDir()
+	d := run(t, o)
+	jd, _ := json.Marshal(d)
+	assert.JSONEq(t, string(ja), string(jd), "SamplerSeed equal to Seed is the default")
+	o.SamplerSeed = "other draws"
+	o.Dir = t.TempDir()
+	e := run(t, o)
+	var sa, se [][]float64
+	for i := range a.PerWindow {
+		sa, se = append(sa, a.PerWindow[i].Scores), append(se, e.PerWindow[i].Scores)
+	}
+	assert.NotEqual(t, sa, se, "other sampler seeds recompute other miners")
+	o.SamplerSeed = ""
+
 	o.Seed = "another seed"
 	o.Dir = t.TempDir()
 	c := run(t, o)

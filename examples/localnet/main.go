@@ -39,6 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	advs := fs.String("adversaries", "all", `adversaries as name=count, comma-separated ("all": each built-in once; "none")`)
 	windows := fs.Int("windows", def.Windows, "windows to train and score")
 	seed := fs.String("seed", def.Seed, "seed of the run (keys, block hashes, θ₀, samplers)")
+	samplerSeed := fs.String("sampler-seed", "", "seed of the validators' samplers alone (empty: -seed)")
 	out := fs.String("out", "", "folder for charts and state (default: a new temporary folder)")
 	asJSON := fs.Bool("json", false, "print exactly one JSON object on stdout; everything else goes to stderr")
 	sample := fs.Int("sample", def.SampleSize, "miners each validator recomputes per window")
@@ -62,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := def
 	opts.Miners, opts.Validators, opts.Windows, opts.Seed, opts.SampleSize = *miners, *validators, *windows, *seed, *sample
+	opts.SamplerSeed = *samplerSeed
 	opts.Model = *modelName
 	if opts.Model == "gpt-tiny" {
 		opts.PageLength = 129 // one full sequence of the tiny GPT per page
