@@ -602,20 +602,27 @@ func newThetaHasher(layout Layout) hash.Hash {
 // float32 values of m at indices) — the state of the coordinates an
 // aggregate changed, after it was applied.
 func TouchedHash(m Tensors, indices Indices) (Hash, error) {
+	return touchedHash("bistro/touched", indices, m)
+}
+
+// touchedHash is H(domain, for each tensor: u64 count ‖ the float32 values
+// of each source at indices, in order).
+func touchedHash(domain string, indices Indices, sources ...Tensors) (Hash, error) {
 	h := sha256.New()
-	const domain = "bistro/touched"
 	h.Write([]byte{byte(len(domain))})
 	h.Write([]byte(domain))
 	var buf []float32
 	var n [8]byte
 	for t, idx := range indices {
 		buf = slices.Grow(buf[:0], len(idx))[:len(idx)]
-		if err := m.Gather(t, idx, buf); err != nil {
-			return Hash{}, err
-		}
 		binary.LittleEndian.PutUint64(n[:], uint64(len(idx)))
 		h.Write(n[:])
-		h.Write(f32Bytes(buf))
+		for _, m := range sources {
+			if err := m.Gather(t, idx, buf); err != nil {
+				return Hash{}, err
+			}
+			h.Write(f32Bytes(buf))
+		}
 	}
 	var out Hash
 	h.Sum(out[:0])

@@ -2,7 +2,6 @@ package bistro
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -183,28 +182,7 @@ func TouchedState(m Tensors, o *Outer, indices Indices) (Hash, error) {
 	if o.mom == nil {
 		return TouchedHash(m, indices)
 	}
-	h := sha256.New()
-	const domain = "bistro/touched-outer"
-	h.Write([]byte{byte(len(domain))})
-	h.Write([]byte(domain))
-	var buf []float32
-	var n [8]byte
-	for t, idx := range indices {
-		buf = slices.Grow(buf[:0], len(idx))[:len(idx)]
-		binary.LittleEndian.PutUint64(n[:], uint64(len(idx)))
-		h.Write(n[:])
-		if err := m.Gather(t, idx, buf); err != nil {
-			return Hash{}, err
-		}
-		h.Write(f32Bytes(buf))
-		if err := o.mom.Gather(t, idx, buf); err != nil {
-			return Hash{}, err
-		}
-		h.Write(f32Bytes(buf))
-	}
-	var out Hash
-	h.Sum(out[:0])
-	return out, nil
+	return touchedHash("bistro/touched-outer", indices, m, o.mom)
 }
 
 // StepState applies aggregate a (of the window base(w+1) = base(w) + a
