@@ -22,6 +22,9 @@ type heldSlice struct {
 	path string
 	size int64
 	offs []int64 // where tensor t's data starts; set by the decode
+	// f is the spool file, open from the first read of a pass over the
+	// tensors (a merge reads every tensor of every slice) to release.
+	f *os.File
 }
 
 // errSpool marks a failure of the validator's own spool: a local fault,
@@ -107,19 +110,31 @@ func (h *heldSlice) read(t int, dst []float32) error {
 		copy(out, h.mem[at:at+n])
 		return nil
 	}
-	f, err := os.Open(h.path)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errSpool, err)
+	if h.f == nil {
+		f, err := os.Open(h.path)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errSpool, err)
+		}
+		h.f = f
 	}
-	defer f.Close()
-	if _, err := f.ReadAt(out, at); err != nil && !(errors.Is(err, io.EOF) && at+n == h.size) {
+	if _, err := h.f.ReadAt(out, at); err != nil && !(errors.Is(err, io.EOF) && at+n == h.size) {
 		return fmt.Errorf("%w: %s: %w", errSpool, h.path, err)
 	}
 	return nil
 }
 
+// release closes the spool file a pass of reads opened (a nil h or one in
+// memory has none). Reads after it open the file again.
+func (h *heldSlice) release() {
+	if h != nil && h.f != nil {
+		h.f.Close()
+		h.f = nil
+	}
+}
+
 // tensors reads every tensor (len(idx[t]) values each).
 func (h *heldSlice) tensors(idx Indices) ([][]float32, error) {
+	defer h.release()
 	out := make([][]float32, len(idx))
 	for t, ix := range idx {
 		out[t] = make([]float32, len(ix))

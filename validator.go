@@ -856,6 +856,7 @@ func (v *Validator) verify(ctx context.Context, agg *File, prev *windowWork, l p
 		s := prev.find(e.UID)
 		if s != nil && s.file != nil && s.sum == e.Payload && s.peer.Hotkey == e.Hotkey && s.held.readable() {
 			cs = append(cs, s.streamed())
+			defer s.held.release()
 			continue
 		}
 		x := v.expect(KindSlice, prev.w, prev.idx)
@@ -1030,6 +1031,9 @@ func (v *Validator) build(ctx context.Context, ww *windowWork, turn int) (*publi
 		raw[s.peer.UID] = s.held
 	}
 	merged, manifest, dropped, err := mergeHeld(v.agg, ww.idx, cs)
+	for _, h := range raw {
+		h.release()
+	}
 	if err != nil {
 		return nil, err
 	}
